@@ -1,0 +1,67 @@
+"""fakeupstream: a record-replay harness and fake upstream for the OpenAI Realtime API.
+
+The names below are the public API; everything else is private and may change.
+"""
+
+from ._version import __version__
+from .cassette import (
+    Cassette,
+    CloseStep,
+    Condition,
+    Direction,
+    Expectation,
+    FrameStep,
+    Handshake,
+    HandshakeRule,
+    MatchMode,
+    Recorded,
+    Refusal,
+)
+from .exceptions import (
+    CassetteError,
+    CassetteNotFound,
+    FakeUpstreamError,
+    MismatchError,
+    RecordError,
+    ReplayFailure,
+    SecretLeakError,
+    UnplayedError,
+)
+from .library import CassetteLibrary, bundled_cassette_dir
+from .replay import ReplaySession
+from .report import ConnectionReport, Mismatch, Unplayed
+from .serializer import dumps_cassette, load_cassette, loads_cassette
+from .server import FakeUpstream
+
+__all__ = [
+    "Cassette",
+    "CassetteError",
+    "CassetteLibrary",
+    "CassetteNotFound",
+    "CloseStep",
+    "Condition",
+    "ConnectionReport",
+    "Direction",
+    "Expectation",
+    "FakeUpstream",
+    "FakeUpstreamError",
+    "FrameStep",
+    "Handshake",
+    "HandshakeRule",
+    "MatchMode",
+    "Mismatch",
+    "MismatchError",
+    "RecordError",
+    "Recorded",
+    "Refusal",
+    "ReplayFailure",
+    "ReplaySession",
+    "SecretLeakError",
+    "Unplayed",
+    "UnplayedError",
+    "__version__",
+    "bundled_cassette_dir",
+    "dumps_cassette",
+    "load_cassette",
+    "loads_cassette",
+]

@@ -1,0 +1,227 @@
+"""The in-memory cassette: an immutable record of one realtime WebSocket session.
+
+A cassette says how the upgrade request is answered (:class:`Handshake`) and
+lists every frame both ways, in recorded order (:attr:`Cassette.timeline`).
+Nothing here does I/O; :mod:`fakeupstream.serializer` turns YAML text into these
+objects and back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeAlias
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Cassette",
+    "CloseStep",
+    "Condition",
+    "Direction",
+    "Expectation",
+    "FrameStep",
+    "Handshake",
+    "HandshakeRule",
+    "JSONObject",
+    "MatchMode",
+    "Recorded",
+    "Refusal",
+    "Step",
+    "encode_event",
+    "is_sendable_close_code",
+]
+
+FORMAT_VERSION = 1
+
+JSONObject: TypeAlias = dict[str, Any]
+"""A decoded JSON object (a realtime event)."""
+
+
+class MatchMode(StrEnum):
+    """How a client frame is compared with the one the cassette expects."""
+
+    TYPE = "type"
+    SUBSET = "subset"
+    EXACT = "exact"
+
+
+class Direction(StrEnum):
+    """Who sent a frame."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+def is_sendable_close_code(code: int) -> bool:
+    """Tell whether ``code`` may appear in a close frame (RFC 6455 and the IANA registry).
+
+    1005, 1006 and 1015 are reserved for reporting *missing* close frames and
+    must never be sent; 3000-4999 are for libraries and applications (the GA
+    API uses 3000 and 4000).
+    """
+    return code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def encode_event(event: Mapping[str, Any]) -> str:
+    """Serialize an event as the compact JSON text sent on the wire."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameStep:
+    """One data frame: a JSON event, a raw text frame or a binary frame.
+
+    Attributes:
+        direction: who sends it.
+        data: the event (a JSON object), raw text, or bytes.
+        delay: seconds since the previous step, as recorded.
+        match: matcher for a client frame; ``None`` uses the cassette default.
+        line: the YAML line it came from, for error messages (not compared).
+    """
+
+    direction: Direction
+    data: JSONObject | str | bytes
+    delay: float = 0.0
+    match: MatchMode | None = None
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def event_type(self) -> str | None:
+        """The event's ``type``, when the frame is a JSON event that has one."""
+        if isinstance(self.data, dict):
+            value = self.data.get("type")
+            return value if isinstance(value, str) else None
+        return None
+
+    def wire(self) -> str | bytes:
+        """The frame exactly as it goes on the wire."""
+        if isinstance(self.data, dict):
+            return encode_event(self.data)
+        return self.data
+
+    def summary(self) -> str:
+        """A short human description: the event type, or the kind of frame."""
+        if isinstance(self.data, dict):
+            return repr(self.event_type or "<event without type>")
+        if isinstance(self.data, str):
+            return f"text frame {self.data[:40]!r}"
+        return f"binary frame of {len(self.data)} bytes"
+
+
+@dataclass(frozen=True, slots=True)
+class CloseStep:
+    """The server closes the connection with ``code`` and ``reason``."""
+
+    code: int
+    reason: str = ""
+    delay: float = 0.0
+    line: int | None = field(default=None, compare=False)
+
+    def summary(self) -> str:
+        """A short human description of the close."""
+        return f"close {self.code} {self.reason!r}"
+
+
+Step: TypeAlias = FrameStep | CloseStep
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """What must hold of an upgrade request for a handshake rule to answer it.
+
+    Header names compare in any letter case; an empty condition always holds.
+    """
+
+    header: tuple[str, ...] = ()
+    header_equals: tuple[tuple[str, str], ...] = ()
+    missing_header: tuple[str, ...] = ()
+    query: tuple[tuple[str, str], ...] = ()
+    missing_query: tuple[str, ...] = ()
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Refuse the upgrade with an HTTP status and a JSON body."""
+
+    status: int
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeRule:
+    """When ``when`` holds: accept and play ``respond`` (ending in a close), or ``refuse``."""
+
+    when: Condition
+    respond: tuple[Step, ...] = ()
+    refuse: Refusal | None = None
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What the upgrade request should carry; differences are reported, not refused."""
+
+    path: str | None = None
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """How the upgrade request is checked and answered."""
+
+    expect: Expectation = Expectation()
+    rules: tuple[HandshakeRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """Where and when a cassette was recorded (all optional for hand-written ones)."""
+
+    at: datetime | None = None
+    upstream: str | None = None
+    model: str | None = None
+    fakeupstream: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cassette:
+    """One realtime session: the handshake answer and the timeline of frames."""
+
+    name: str
+    timeline: tuple[Step, ...] = ()
+    description: str = ""
+    match: MatchMode = MatchMode.TYPE
+    handshake: Handshake = Handshake()
+    recorded: Recorded = Recorded()
+    version: int = FORMAT_VERSION
+    path: Path | None = field(default=None, compare=False)
+
+    def client_steps(self) -> Sequence[FrameStep]:
+        """The frames the client is expected to send, in order."""
+        return [
+            step
+            for step in self.timeline
+            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT
+        ]
+
+    def server_frames(self) -> list[FrameStep]:
+        """Every server frame, in the timeline and in handshake responses."""
+        frames = [
+            step
+            for rule in self.handshake.rules
+            for step in rule.respond
+            if isinstance(step, FrameStep)
+        ]
+        frames.extend(
+            step
+            for step in self.timeline
+            if isinstance(step, FrameStep) and step.direction is Direction.SERVER
+        )
+        return frames

@@ -1,0 +1,53 @@
+"""Validate cassette files: the format, then every event against the official SDK types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cassette import Cassette, Direction, FrameStep
+from .exceptions import CassetteError
+from .serializer import load_cassette
+
+__all__ = ["check_cassette", "event_problems"]
+
+
+def event_problems(cassette: Cassette, *, sdk: bool = True) -> list[str]:
+    """Return ``file:line: problem`` lines for events the SDK's GA types reject.
+
+    Server events must be valid ``RealtimeServerEvent`` values. Client events are
+    checked too, except those the GA API itself would reject (a cassette may
+    record a client's mistake on purpose, e.g. an unknown event type).
+    """
+    if not sdk:
+        return []
+    from .ga import SUPPORTED_CLIENT_EVENTS
+    from .sdkcheck import validate_client_event, validate_server_event
+
+    where = str(cassette.path) if cassette.path is not None else cassette.name
+    problems = []
+    steps = [step for rule in cassette.handshake.rules for step in rule.respond]
+    steps.extend(cassette.timeline)
+    for step in steps:
+        if not isinstance(step, FrameStep) or not isinstance(step.data, dict):
+            continue
+        if step.direction is Direction.SERVER:
+            reason = validate_server_event(step.data)
+        elif step.event_type in SUPPORTED_CLIENT_EVENTS:
+            reason = validate_client_event(step.data)
+        else:
+            continue
+        if reason is not None:
+            problems.append(
+                f"{where}:{step.line}: {step.direction.value} event does not match "
+                f"the openai SDK's GA types: {reason}"
+            )
+    return problems
+
+
+def check_cassette(path: Path, *, sdk: bool = True) -> list[str]:
+    """Validate one cassette file; return its problems (empty when it is fine)."""
+    try:
+        cassette = load_cassette(path)
+    except CassetteError as exc:
+        return [str(exc)]
+    return event_problems(cassette, sdk=sdk)

@@ -1,0 +1,195 @@
+"""The ``fakeupstream`` command: serve, list, check (and record).
+
+Each subcommand parses its arguments and calls library code; errors the user
+can fix are printed as one clear line (exit 1, or 2 for bad usage), never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._version import __version__
+from .exceptions import CassetteError, FakeUpstreamError
+from .library import SUFFIX, CassetteLibrary
+from .server import FakeUpstream
+
+__all__ = ["main"]
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected zero or more, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fakeupstream",
+        description="A fake OpenAI Realtime API server that replays YAML cassettes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve cassettes on a WebSocket port")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=8765,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--cassette-dir",
+        type=Path,
+        default=None,
+        help="directory of cassettes (default: the bundled ones)",
+    )
+    serve.add_argument(
+        "--cassette", default=None, help="cassette for connections that do not name one"
+    )
+    serve.add_argument(
+        "--speed",
+        type=_speed,
+        default=0.0,
+        help="delay scale: 0 = no delays, 1 = real time (default: %(default)s)",
+    )
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+
+    listing = commands.add_parser("list", help="list cassettes with their descriptions")
+    listing.add_argument(
+        "--cassette-dir",
+        type=Path,
+        default=None,
+        help="directory of cassettes (default: the bundled ones)",
+    )
+
+    check = commands.add_parser("check", help="validate cassette files")
+    check.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="cassette files or directories (default: the bundled cassettes)",
+    )
+    check.add_argument(
+        "--no-sdk",
+        action="store_true",
+        help="skip validating events against the openai SDK's types",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "list":
+            return _list(args)
+        return _check(args)
+    except FakeUpstreamError as exc:
+        print(f"fakeupstream: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+    fake = FakeUpstream(
+        args.cassette_dir, args.cassette, speed=args.speed, host=args.host, port=args.port
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        try:
+            await fake.start()
+        except OSError as exc:
+            raise FakeUpstreamError(
+                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            ) from None
+        print(f"listening on {fake.url}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await fake.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    library = CassetteLibrary(args.cassette_dir)
+    names = library.names()
+    if not names:
+        print(f"no cassettes in {library.directory}", file=sys.stderr)
+        return 1
+    width = max(len(name) for name in names)
+    for name in names:
+        try:
+            description = library.load(name).description
+        except CassetteError as exc:
+            description = f"<invalid: {exc.problem}>"
+        print(f"{name:<{width}}  {description}".rstrip())
+    return 0
+
+
+def _cassette_files(paths: Sequence[Path]) -> list[Path]:
+    if not paths:
+        return [CassetteLibrary().path_for(name) for name in CassetteLibrary().names()]
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*" + SUFFIX)))
+        else:
+            files.append(path)
+    return files
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import check_cassette
+
+    files = _cassette_files(args.paths)
+    if not files:
+        print("fakeupstream: error: no cassette files to check", file=sys.stderr)
+        return 1
+    failed = 0
+    for path in files:
+        problems = check_cassette(path, sdk=not args.no_sdk)
+        if problems:
+            failed += 1
+            for problem in problems:
+                print(problem, file=sys.stderr)
+        else:
+            print(f"ok  {path}")
+    print(f"{len(files) - failed} ok, {failed} failed")
+    return 1 if failed else 0

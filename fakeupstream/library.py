@@ -1,0 +1,110 @@
+"""Find, load and write cassette files in a directory (the persister)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .cassette import Cassette
+from .exceptions import CassetteError, CassetteNotFound
+from .serializer import dumps_cassette, load_cassette
+
+__all__ = ["CassetteLibrary", "bundled_cassette_dir", "valid_name", "write_atomically"]
+
+SUFFIX = ".yaml"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def bundled_cassette_dir() -> Path:
+    """The cassettes shipped with fakeupstream.
+
+    In a wheel they are package data (``fakeupstream/cassettes``); in a checkout
+    (an editable install) they are the top-level ``cassettes/`` directory.
+    """
+    packaged = Path(__file__).resolve().parent / "cassettes"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "cassettes"
+
+
+def valid_name(name: str) -> bool:
+    """Tell whether ``name`` can name a cassette file (no paths, no dot-files)."""
+    return bool(_NAME.match(name)) and not name.endswith(SUFFIX)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never half.
+
+    The text goes to a temporary file in the same directory, is flushed to disk,
+    then renamed over ``path`` (an atomic replace on POSIX and Windows).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class CassetteLibrary:
+    """The cassettes in one directory, by name (the file stem), loaded on demand.
+
+    Loads are cached and reloaded when the file changes, so an edited cassette
+    takes effect on the next connection without restarting the server.
+    """
+
+    def __init__(self, directory: Path | str | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else bundled_cassette_dir()
+        self._cache: dict[str, tuple[tuple[int, int], Cassette]] = {}
+
+    def names(self) -> list[str]:
+        """The cassette names, sorted."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(path.stem for path in self.directory.glob("*" + SUFFIX) if path.is_file())
+
+    def path_for(self, name: str) -> Path:
+        """Where cassette ``name`` lives (whether or not it exists yet)."""
+        if not valid_name(name):
+            raise CassetteNotFound(name, self.names(), self.directory)
+        return self.directory / f"{name}{SUFFIX}"
+
+    def exists(self, name: str) -> bool:
+        """Tell whether cassette ``name`` exists."""
+        return valid_name(name) and self.path_for(name).is_file()
+
+    def load(self, name: str) -> Cassette:
+        """Load cassette ``name``.
+
+        Raises:
+            CassetteNotFound: there is no such cassette (the error lists those that exist).
+            CassetteError: the file is malformed.
+        """
+        path = self.path_for(name)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise CassetteNotFound(name, self.names(), self.directory) from None
+        except OSError as exc:
+            raise CassetteError(f"cannot read the cassette: {exc}", path=path) from None
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        cassette = load_cassette(path)
+        self._cache[name] = (key, cassette)
+        return cassette
+
+    def save(self, cassette: Cassette) -> Path:
+        """Write ``cassette`` as ``<name>.yaml``, atomically; return the path."""
+        path = self.path_for(cassette.name)
+        write_atomically(path, dumps_cassette(cassette))
+        self._cache.pop(cassette.name, None)
+        return path

@@ -1,0 +1,342 @@
+"""The sans-I/O replay engine: client frames in, frames to send (and when) out.
+
+It never touches a socket or reads a clock. The caller feeds it what the client
+sent with the current time, asks :meth:`ReplaySession.due` what must go out now,
+and :meth:`ReplaySession.deadline` when to ask again.
+
+The one rule that makes streaming, multi-turn and mid-stream cancellation work
+with no special cases is *causality*: a server step goes out once every client
+step recorded before it has arrived and matched, and once its recorded delay
+(scaled by ``speed``) has passed since the step before it happened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from .cassette import CloseStep, Direction, FrameStep, JSONObject, MatchMode, Step, encode_event
+from .ga import (
+    SUPPORTED_CLIENT_EVENTS,
+    EventIds,
+    binary_frame_error,
+    invalid_json_error,
+    unexpected_event_error,
+    unknown_event_error,
+)
+from .matchers import match_frame
+from .report import ConnectionReport, Mismatch, Unplayed
+
+__all__ = ["Action", "Close", "ReplaySession", "Send"]
+
+# Integer fields holding epoch seconds that must move with the replay date.
+_TIME_FIELDS = frozenset({"expires_at", "created_at"})
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send this frame (text or binary) to the client."""
+
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection with this code and reason; nothing follows."""
+
+    code: int
+    reason: str
+
+
+Action: TypeAlias = Send | Close
+
+
+class ReplaySession:
+    """Replays one cassette timeline for one connection.
+
+    Args:
+        steps: the timeline (or a handshake rule's response).
+        report: filled in as the session goes.
+        start: the time the connection opened, on the caller's clock.
+        speed: delay scale factor: 0 sends as fast as causality allows, 1 is real time.
+        default_match: matcher for client steps that do not name one.
+        time_shift: seconds added to ``expires_at`` / ``created_at`` in server events.
+        ids: the source of fresh server event ids (for errors the fake makes up).
+        cassette: the cassette's name, quoted in error messages.
+    """
+
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        report: ConnectionReport,
+        *,
+        start: float,
+        speed: float = 0.0,
+        default_match: MatchMode = MatchMode.TYPE,
+        time_shift: int = 0,
+        ids: EventIds | None = None,
+        cassette: str = "cassette",
+    ) -> None:
+        if speed < 0:
+            raise ValueError(f"speed must be zero or more, got {speed}")
+        self._steps = tuple(steps)
+        self._report = report
+        self._speed = speed
+        self._default_match = default_match
+        self._time_shift = time_shift
+        self._ids = ids or EventIds(report.id)
+        self._cassette = cassette
+        self._cursor = 0  # next step to play on the server side
+        self._client_cursor = 0  # every client step before this index has matched
+        self._last_time = start  # when the step before the cursor happened
+        self._arrivals: dict[int, float] = {}
+        self._outbox: list[Action] = []
+        self._echo: dict[str, str] = {}  # recorded client event_id -> the one actually sent
+        self._wire: dict[int, str | bytes] = {}
+        self.closed = False
+        report.total = len(self._steps)
+
+    # -- input ----------------------------------------------------------------------------
+
+    def receive(self, data: str | bytes, now: float) -> None:
+        """Take one frame from the client, received at ``now``."""
+        if self.closed:
+            return
+        index = self._next_client_step()
+        expected = None if index is None else self._steps[index]
+        assert expected is None or isinstance(expected, FrameStep)
+        # A cassette may expect a raw frame (a recorded mistake): compare it as sent.
+        if (
+            expected is not None
+            and not isinstance(expected.data, dict)
+            and not match_frame(MatchMode.EXACT, expected.data, data)
+        ):
+            self._accept(index, expected, data, now)
+            return
+        if isinstance(data, bytes):
+            self._protocol_error("binary frame", binary_frame_error(self._ids.next()))
+            return
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            self._protocol_error(
+                f"invalid JSON {data[:40]!r}", invalid_json_error(self._ids.next(), str(exc))
+            )
+            return
+        if not isinstance(event, dict):
+            self._protocol_error(
+                f"not a JSON object {data[:40]!r}",
+                invalid_json_error(self._ids.next(), "Expected a JSON object."),
+            )
+            return
+        mode = self._mode(expected)
+        if expected is not None:
+            assert isinstance(expected.data, dict)
+            found = match_frame(mode, expected.data, event)
+            if not found:
+                self._accept(index, expected, event, now)
+                return
+        else:
+            found = ["the cassette expected no more client frames"]
+        event_type = event.get("type")
+        if event_type not in SUPPORTED_CLIENT_EVENTS:
+            # The GA API answers this the same way whatever the conversation: no mismatch.
+            self._protocol_error(
+                f"unknown event type {event_type!r}",
+                unknown_event_error(self._ids.next(), event_type, event.get("event_id")),
+            )
+            return
+        self._mismatch(index, expected, event, found)
+
+    def _mode(self, step: FrameStep | None) -> MatchMode:
+        if step is not None and step.match is not None:
+            return step.match
+        return self._default_match
+
+    def _next_client_step(self) -> int | None:
+        for index in range(self._client_cursor, len(self._steps)):
+            step = self._steps[index]
+            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT:
+                return index
+        return None
+
+    def _accept(self, index: int | None, step: FrameStep, actual: Any, now: float) -> None:
+        assert index is not None
+        self._client_cursor = index + 1
+        self._arrivals[index] = now
+        self._report.played += 1
+        if isinstance(step.data, dict) and isinstance(actual, dict):
+            recorded_id, sent_id = step.data.get("event_id"), actual.get("event_id")
+            if isinstance(recorded_id, str) and isinstance(sent_id, str):
+                self._echo[recorded_id] = sent_id
+
+    def _protocol_error(self, what: str, error: JSONObject) -> None:
+        self._report.protocol_errors.append(what)
+        self._outbox.append(Send(encode_event(error)))
+
+    def _mismatch(
+        self, index: int | None, expected: FrameStep | None, actual: JSONObject, found: list[str]
+    ) -> None:
+        hint = ""
+        if index is not None:
+            later = self._later_match(index, actual)
+            if later is not None:
+                hint = (
+                    f"it matches step {later}: did the client skip {self._steps[index].summary()}?"
+                )
+        self._report.mismatches.append(
+            Mismatch(
+                what="unexpected client frame",
+                step=index,
+                line=None if expected is None else expected.line,
+                expected=None if expected is None else expected.data,
+                actual=actual,
+                differences=found,
+                hint=hint,
+            )
+        )
+        if expected is None:
+            message = (
+                f"fakeupstream: cassette '{self._cassette}' expected no more client "
+                f"events, got '{actual.get('type')}'."
+            )
+        else:
+            message = (
+                f"fakeupstream: cassette '{self._cassette}' expected client event "
+                f"{expected.summary()} (step {index}), got '{actual.get('type')}': "
+                + "; ".join(found)
+            )
+        self._outbox.append(
+            Send(
+                encode_event(
+                    unexpected_event_error(self._ids.next(), message, actual.get("event_id"))
+                )
+            )
+        )
+
+    def _later_match(self, index: int, actual: JSONObject) -> int | None:
+        for later in range(index + 1, len(self._steps)):
+            step = self._steps[later]
+            if (
+                isinstance(step, FrameStep)
+                and step.direction is Direction.CLIENT
+                and isinstance(step.data, dict)
+                and not match_frame(self._mode(step), step.data, actual)
+            ):
+                return later
+        return None
+
+    # -- output ---------------------------------------------------------------------------
+
+    def due(self, now: float) -> list[Action]:
+        """Return what must be sent at ``now``, in order, and advance past it."""
+        out, self._outbox = self._outbox, []
+        while not self.closed and self._cursor < len(self._steps):
+            step = self._steps[self._cursor]
+            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT:
+                if self._cursor >= self._client_cursor:
+                    break  # causality: wait for the client
+                self._last_time = max(self._last_time, self._arrivals[self._cursor])
+                self._cursor += 1
+                continue
+            due_time = self._last_time + step.delay * self._speed
+            if due_time > now:
+                break
+            self._last_time = due_time
+            self._cursor += 1
+            self._report.played += 1
+            if isinstance(step, CloseStep):
+                self.closed = True
+                out.append(Close(step.code, step.reason))
+            else:
+                out.append(Send(self._frame(self._cursor - 1, step)))
+        return out
+
+    def deadline(self) -> float | None:
+        """When the next server step becomes due, or ``None`` if it waits on the client."""
+        if self._outbox:
+            return self._last_time
+        last = self._last_time
+        for index in range(self._cursor, len(self._steps)):
+            step = self._steps[index]
+            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT:
+                if index >= self._client_cursor:
+                    return None
+                last = max(last, self._arrivals[index])
+                continue
+            return None if self.closed else last + step.delay * self._speed
+        return None
+
+    def _frame(self, index: int, step: FrameStep) -> str | bytes:
+        if not isinstance(step.data, dict):
+            return step.data
+        rewritten = _rewrite(step.data, self._time_shift, self._echo)
+        if rewritten is not None:
+            return encode_event(rewritten)
+        wire = self._wire.get(index)
+        if wire is None:
+            wire = self._wire[index] = encode_event(step.data)
+        return wire
+
+    # -- end ------------------------------------------------------------------------------
+
+    def finish(self, code: int | None, reason: str | None, *, by: str) -> ConnectionReport:
+        """Record how the connection ended and which steps never played."""
+        report = self._report
+        if report.finished:
+            return report
+        report.finished = True
+        report.close_code, report.close_reason, report.closed_by = code, reason, by
+        for index in range(self._cursor, len(self._steps)):
+            step = self._steps[index]
+            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT:
+                if index < self._client_cursor:
+                    continue
+                direction, summary = "client", step.summary()
+            elif isinstance(step, CloseStep):
+                direction, summary = "server", step.summary()
+            else:
+                direction, summary = "server", step.summary()
+            report.unplayed.append(
+                Unplayed(step=index, line=step.line, direction=direction, summary=summary)
+            )
+        return report
+
+
+def _rewrite(event: JSONObject, shift: int, echo: Mapping[str, str]) -> JSONObject | None:
+    """Return a copy with times shifted and echoed ids replaced, or ``None`` if unchanged."""
+    changed = False
+
+    def walk(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if (
+                    shift
+                    and key in _TIME_FIELDS
+                    and isinstance(item, int)
+                    and not isinstance(item, bool)
+                    and item > 0
+                ):
+                    out[key] = item + shift
+                    changed = True
+                else:
+                    out[key] = walk(item)
+            return out
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    if not shift and (not echo or event.get("type") != "error"):
+        return None
+    result: JSONObject = walk(event) if shift else dict(event)
+    error = result.get("error")
+    if result.get("type") == "error" and isinstance(error, dict):
+        sent = echo.get(error.get("event_id"))  # type: ignore[arg-type]
+        if sent is not None:
+            result["error"] = {**error, "event_id": sent}
+            changed = True
+    return result if changed else None

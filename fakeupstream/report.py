@@ -1,0 +1,100 @@
+"""What happened on each connection: frames played, mismatches, steps left unplayed.
+
+The replay engine fills a :class:`ConnectionReport`; the server serves reports
+as JSON (``GET /__fakeupstream/report``) and the pytest plugin turns their
+failures into test failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["ConnectionReport", "Mismatch", "Unplayed"]
+
+
+@dataclass
+class Mismatch:
+    """A client frame the cassette did not expect (or a handshake that differed).
+
+    Attributes:
+        what: short description, e.g. ``client frame`` or ``handshake query``.
+        step: timeline index of the expected step, if there was one.
+        line: the cassette line of that step.
+        expected: the recorded frame (or value).
+        actual: what arrived.
+        differences: one line per difference.
+        hint: extra advice, e.g. that the frame matches a later step.
+    """
+
+    what: str
+    step: int | None
+    line: int | None
+    expected: Any
+    actual: Any
+    differences: list[str]
+    hint: str = ""
+
+    def describe(self) -> str:
+        """A readable multi-line account of the mismatch."""
+        where = "" if self.step is None else f" at step {self.step}"
+        if self.line is not None:
+            where += f" (line {self.line})"
+        lines = [f"{self.what}{where}:"]
+        lines.extend(f"    {difference}" for difference in self.differences)
+        if self.hint:
+            lines.append(f"    hint: {self.hint}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Unplayed:
+    """A timeline step that never happened."""
+
+    step: int
+    line: int | None
+    direction: str
+    summary: str
+
+    def describe(self) -> str:
+        """One line: which step, who, what."""
+        where = f"step {self.step}" + ("" if self.line is None else f" (line {self.line})")
+        verb = "never sent by the client" if self.direction == "client" else "never played"
+        return f"{where}: {self.direction} {self.summary} {verb}"
+
+
+@dataclass
+class ConnectionReport:
+    """Everything the fake knows about one connection.
+
+    ``outcome`` is ``replayed`` (the timeline ran), ``answered`` (a handshake rule or
+    the GA emulation answered with an error and a close; ``answered_by`` says which)
+    or ``refused`` (an HTTP status instead of the upgrade).
+    """
+
+    id: int
+    cassette: str | None
+    path: str
+    outcome: str = "open"
+    total: int = 0
+    played: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    unplayed: list[Unplayed] = field(default_factory=list)
+    protocol_errors: list[str] = field(default_factory=list)
+    answered_by: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    closed_by: str | None = None
+    finished: bool = False
+
+    def failures(self) -> list[str]:
+        """Readable descriptions of the mismatches and unplayed steps."""
+        return [m.describe() for m in self.mismatches] + [u.describe() for u in self.unplayed]
+
+    def title(self) -> str:
+        """``connection N (cassette 'x', /path)``."""
+        return f"connection {self.id} (cassette {self.cassette!r}, {self.path})"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)

@@ -1,0 +1,545 @@
+"""YAML text ⇄ :class:`~fakeupstream.cassette.Cassette`, with errors that point at a line.
+
+Loading composes the YAML into nodes with the safe loader (libyaml's when it is
+available) and builds the model from the nodes itself. That way nothing is ever
+constructed from a tag (``!!python/object`` and friends are refused, not
+executed), duplicate and unknown keys are caught, and every error names the
+line and column it is about. Dumping is stable: keys keep their order, delays
+are rounded to microseconds, so load → dump → load gives the same cassette.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .cassette import (
+    FORMAT_VERSION,
+    Cassette,
+    CloseStep,
+    Condition,
+    Direction,
+    Expectation,
+    FrameStep,
+    Handshake,
+    HandshakeRule,
+    JSONObject,
+    MatchMode,
+    Recorded,
+    Refusal,
+    Step,
+    is_sendable_close_code,
+)
+from .exceptions import CassetteError
+
+__all__ = ["dump_cassette", "dumps_cassette", "load_cassette", "loads_cassette"]
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+_TAG = "tag:yaml.org,2002:"
+_JSON_SCALARS = {_TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"}
+_T = TypeVar("_T")
+
+
+class _Reader:
+    """Builds model objects from YAML nodes, failing with the node's position."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._scalars = yaml.constructor.SafeConstructor()
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def fail(self, node: Node, problem: str) -> NoReturn:
+        mark = node.start_mark
+        raise CassetteError(problem, path=self.path, line=mark.line + 1, column=mark.column + 1)
+
+    # -- generic shapes -------------------------------------------------------------------
+
+    def mapping(
+        self, node: Node, what: str, *, required: tuple[str, ...] = (), allowed: tuple[str, ...]
+    ) -> dict[str, Node]:
+        """Return the mapping's key → value nodes, checking the keys."""
+        if not isinstance(node, MappingNode) or node.tag != _TAG + "map":
+            self.fail(node, f"expected {what} (a mapping), got {_describe(node)}")
+        entries: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = self.key(key_node)
+            if key in entries:
+                self.fail(key_node, f"duplicate key {key!r} in {what}")
+            if key not in allowed:
+                self.fail(
+                    key_node,
+                    f"unknown key {key!r} in {what}; expected one of: " + ", ".join(allowed),
+                )
+            entries[key] = value_node
+        missing = [key for key in required if key not in entries]
+        if missing:
+            self.fail(node, f"{what} is missing required key {missing[0]!r}")
+        return entries
+
+    def key(self, node: Node) -> str:
+        if not isinstance(node, ScalarNode) or node.tag != _TAG + "str":
+            self.fail(node, f"expected a string key, got {_describe(node)}")
+        return str(node.value)
+
+    def sequence(self, node: Node, what: str) -> list[Node]:
+        if not isinstance(node, SequenceNode) or node.tag != _TAG + "seq":
+            self.fail(node, f"expected {what} (a list), got {_describe(node)}")
+        return list(node.value)
+
+    def scalar(self, node: Node, what: str, kind: type[_T] | tuple[type, ...]) -> Any:
+        if not isinstance(node, ScalarNode) or node.tag not in _JSON_SCALARS:
+            self.fail(node, f"expected {what}, got {_describe(node)}")
+        value = self._scalars.construct_object(node)
+        # bool is an int in Python; a YAML `true` must not pass for a number.
+        if isinstance(value, bool) and bool not in _as_tuple(kind):
+            self.fail(node, f"expected {what}, got a boolean")
+        if not isinstance(value, kind):
+            self.fail(node, f"expected {what}, got {_describe(node)}")
+        return value
+
+    def string(self, node: Node, what: str) -> str:
+        return str(self.scalar(node, what, str))
+
+    def names(self, node: Node, what: str) -> tuple[str, ...]:
+        """A single string or a list of strings."""
+        if isinstance(node, SequenceNode):
+            return tuple(self.string(item, what) for item in self.sequence(node, what))
+        return (self.string(node, what),)
+
+    def pairs(self, node: Node, what: str) -> tuple[tuple[str, str], ...]:
+        """A mapping of string → string (header or query values)."""
+        if not isinstance(node, MappingNode):
+            self.fail(
+                node, f"expected {what} (a mapping of names to strings), got {_describe(node)}"
+            )
+        result = []
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = self.key(key_node)
+            if key.lower() in seen:
+                self.fail(key_node, f"duplicate name {key!r} in {what}")
+            seen.add(key.lower())
+            value = self.scalar(value_node, f"a string value for {key!r}", (str, int, float))
+            result.append((key, str(value)))
+        return tuple(result)
+
+    def json(self, node: Node) -> Any:
+        """Any JSON value: mappings with string keys, lists, strings, numbers, bools, null."""
+        if isinstance(node, MappingNode):
+            if node.tag != _TAG + "map":
+                self.fail(node, f"unsupported YAML tag {node.tag!r}; expected plain JSON data")
+            obj: JSONObject = {}
+            for key_node, value_node in node.value:
+                key = self.key(key_node)
+                if key in obj:
+                    self.fail(key_node, f"duplicate key {key!r}")
+                obj[key] = self.json(value_node)
+            return obj
+        if isinstance(node, SequenceNode):
+            if node.tag != _TAG + "seq":
+                self.fail(node, f"unsupported YAML tag {node.tag!r}; expected plain JSON data")
+            return [self.json(item) for item in node.value]
+        if not isinstance(node, ScalarNode) or node.tag not in _JSON_SCALARS:
+            self.fail(
+                node,
+                f"expected plain JSON data, got {_describe(node)} "
+                "(quote dates and other special values)",
+            )
+        value = self._scalars.construct_object(node)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(node, "expected a finite number (JSON has no NaN or infinity)")
+        return value
+
+    def delay(self, node: Node) -> float:
+        value = float(self.scalar(node, "a delay in seconds (a number)", (int, float)))
+        if not math.isfinite(value) or value < 0:
+            self.fail(node, "expected a delay in seconds, zero or more")
+        return value
+
+    # -- the cassette ---------------------------------------------------------------------
+
+    def cassette(self, root: Node | None, name: str) -> Cassette:
+        if root is None:
+            raise CassetteError(
+                "expected a cassette (a mapping with `version` and `timeline`), got an empty file",
+                path=self.path,
+                line=1,
+            )
+        top = self.mapping(
+            root,
+            "a cassette",
+            required=("version", "timeline"),
+            allowed=("version", "description", "recorded", "match", "handshake", "timeline"),
+        )
+        version = self.scalar(top["version"], "the format version (an integer)", int)
+        if version != FORMAT_VERSION:
+            self.fail(
+                top["version"],
+                f"unsupported cassette format version {version}; "
+                f"this fakeupstream reads version {FORMAT_VERSION}",
+            )
+        return Cassette(
+            name=name,
+            version=version,
+            description=self.string(top["description"], "a description (a string)")
+            if "description" in top
+            else "",
+            recorded=self.recorded(top["recorded"]) if "recorded" in top else Recorded(),
+            match=self.match_mode(top["match"]) if "match" in top else MatchMode.TYPE,
+            handshake=self.handshake(top["handshake"]) if "handshake" in top else Handshake(),
+            timeline=tuple(self.steps(top["timeline"], "the timeline", close_last=False)),
+            path=self.path,
+        )
+
+    def match_mode(self, node: Node) -> MatchMode:
+        text = self.string(node, "a matcher name")
+        try:
+            return MatchMode(text)
+        except ValueError:
+            self.fail(
+                node,
+                f"unknown matcher {text!r}; expected one of: "
+                + ", ".join(mode.value for mode in MatchMode),
+            )
+
+    def recorded(self, node: Node) -> Recorded:
+        entries = self.mapping(
+            node, "`recorded`", allowed=("at", "upstream", "model", "fakeupstream")
+        )
+        at = None
+        if "at" in entries:
+            at = self.timestamp(entries["at"])
+        return Recorded(
+            at=at,
+            upstream=self.string(entries["upstream"], "a URL") if "upstream" in entries else None,
+            model=self.string(entries["model"], "a model id") if "model" in entries else None,
+            fakeupstream=str(self.scalar(entries["fakeupstream"], "a version", (str, int, float)))
+            if "fakeupstream" in entries
+            else None,
+        )
+
+    def timestamp(self, node: Node) -> datetime:
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "timestamp":
+            value = self._scalars.construct_object(node)
+            if not isinstance(value, datetime):
+                self.fail(node, "expected a date and time, not just a date")
+        else:
+            text = self.string(node, "an ISO 8601 timestamp")
+            try:
+                value = datetime.fromisoformat(text)
+            except ValueError:
+                self.fail(node, f"expected an ISO 8601 timestamp, got {text!r}")
+        # Naive timestamps are read as UTC: the recorder always writes UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def handshake(self, node: Node) -> Handshake:
+        entries = self.mapping(node, "`handshake`", allowed=("expect", "rules"))
+        expect = Expectation()
+        if "expect" in entries:
+            fields = self.mapping(
+                entries["expect"], "`handshake.expect`", allowed=("path", "query", "headers")
+            )
+            expect = Expectation(
+                path=self.string(fields["path"], "a path") if "path" in fields else None,
+                query=self.pairs(fields["query"], "`query`") if "query" in fields else (),
+                headers=self.pairs(fields["headers"], "`headers`") if "headers" in fields else (),
+            )
+        rules: tuple[HandshakeRule, ...] = ()
+        if "rules" in entries:
+            rules = tuple(
+                self.rule(item) for item in self.sequence(entries["rules"], "`handshake.rules`")
+            )
+        return Handshake(expect=expect, rules=rules)
+
+    def rule(self, node: Node) -> HandshakeRule:
+        entries = self.mapping(node, "a handshake rule", allowed=("when", "respond", "refuse"))
+        if ("respond" in entries) == ("refuse" in entries):
+            self.fail(node, "a handshake rule needs exactly one of `respond` or `refuse`")
+        when = self.condition(entries["when"]) if "when" in entries else Condition()
+        line = node.start_mark.line + 1
+        if "refuse" in entries:
+            return HandshakeRule(when=when, refuse=self.refusal(entries["refuse"]), line=line)
+        steps = self.steps(entries["respond"], "`respond`", close_last=True)
+        return HandshakeRule(when=when, respond=tuple(steps), line=line)
+
+    def condition(self, node: Node) -> Condition:
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "null":
+            return Condition()
+        entries = self.mapping(
+            node,
+            "a `when` condition",
+            allowed=("header", "header_equals", "missing_header", "query", "missing_query", "path"),
+        )
+        return Condition(
+            header=self.names(entries["header"], "a header name") if "header" in entries else (),
+            header_equals=self.pairs(entries["header_equals"], "`header_equals`")
+            if "header_equals" in entries
+            else (),
+            missing_header=self.names(entries["missing_header"], "a header name")
+            if "missing_header" in entries
+            else (),
+            query=self.pairs(entries["query"], "`query`") if "query" in entries else (),
+            missing_query=self.names(entries["missing_query"], "a query parameter name")
+            if "missing_query" in entries
+            else (),
+            path=self.string(entries["path"], "a path") if "path" in entries else None,
+        )
+
+    def refusal(self, node: Node) -> Refusal:
+        entries = self.mapping(
+            node, "`refuse`", required=("status",), allowed=("status", "body", "headers")
+        )
+        status = self.scalar(entries["status"], "an HTTP status (an integer)", int)
+        if not 200 <= status <= 599 or status == 101:
+            self.fail(
+                entries["status"],
+                f"expected an HTTP status from 200 to 599 (other than 101), got {status}",
+            )
+        return Refusal(
+            status=status,
+            body=self.json(entries["body"]) if "body" in entries else None,
+            headers=self.pairs(entries["headers"], "`headers`") if "headers" in entries else (),
+        )
+
+    def steps(self, node: Node, what: str, *, close_last: bool) -> Iterator[Step]:
+        items = self.sequence(node, what)
+        for index, item in enumerate(items):
+            step = self.step(item, allow_client=not close_last)
+            is_last = index == len(items) - 1
+            if isinstance(step, CloseStep) and not is_last:
+                self.fail(item, f"a `close` step must be the last step of {what}")
+            if close_last and is_last and not isinstance(step, CloseStep):
+                self.fail(item, f"{what} must end with a `close` step")
+            yield step
+        if close_last and not items:
+            self.fail(node, f"{what} must end with a `close` step")
+
+    def step(self, node: Node, *, allow_client: bool) -> Step:
+        kinds = ("server", "client", "server_binary", "client_binary", "close")
+        entries = self.mapping(node, "a timeline step", allowed=(*kinds, "delay", "match"))
+        present = [kind for kind in kinds if kind in entries]
+        if len(present) != 1:
+            self.fail(node, "a timeline step needs exactly one of: " + ", ".join(kinds))
+        kind = present[0]
+        line = node.start_mark.line + 1
+        delay = self.delay(entries["delay"]) if "delay" in entries else 0.0
+        if "match" in entries and not kind.startswith("client"):
+            self.fail(entries["match"], "`match` only applies to client steps")
+        if kind.startswith("client") and not allow_client:
+            self.fail(node, "a handshake response can only hold server frames and a close")
+        if kind == "close":
+            fields = self.mapping(
+                entries["close"], "`close`", required=("code",), allowed=("code", "reason")
+            )
+            code = self.scalar(fields["code"], "a close code (an integer)", int)
+            if not is_sendable_close_code(code):
+                self.fail(
+                    fields["code"],
+                    f"{code} is not a close code that can be sent; "
+                    "expected 1000-1003, 1007-1014 or 3000-4999",
+                )
+            reason = self.string(fields["reason"], "a close reason") if "reason" in fields else ""
+            if len(reason.encode()) > 123:
+                self.fail(fields["reason"], "a close reason is at most 123 bytes")
+            return CloseStep(code=code, reason=reason, delay=delay, line=line)
+        direction = Direction.SERVER if kind.startswith("server") else Direction.CLIENT
+        value = entries[kind]
+        data: JSONObject | str | bytes
+        if kind.endswith("_binary"):
+            text = self.string(value, "base64 data")
+            try:
+                data = base64.b64decode(text, validate=True)
+            except binascii.Error:
+                self.fail(value, "expected base64 data")
+        elif isinstance(value, MappingNode):
+            data = self.json(value)
+        else:
+            data = self.string(value, "an event (a mapping) or a raw text frame (a string)")
+        match = self.match_mode(entries["match"]) if "match" in entries else None
+        return FrameStep(direction=direction, data=data, delay=delay, match=match, line=line)
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _describe(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    tag = str(node.tag)
+    if not tag.startswith(_TAG):
+        return f"the YAML tag {tag!r}"
+    kind = tag.removeprefix(_TAG)
+    value = str(node.value)
+    shown = value if len(value) <= 30 else value[:27] + "..."
+    return f"{kind} {shown!r}"
+
+
+def loads_cassette(text: str, *, name: str = "cassette", path: Path | None = None) -> Cassette:
+    """Build a cassette from YAML text.
+
+    Args:
+        text: the YAML document.
+        name: the cassette's name (the file stem when loaded from a file).
+        path: the file it came from, named in error messages.
+
+    Raises:
+        CassetteError: the text is not a valid version 1 cassette.
+    """
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = f"invalid YAML: {exc.problem or exc.context}"
+        raise CassetteError(
+            problem,
+            path=path,
+            line=None if mark is None else mark.line + 1,
+            column=None if mark is None else mark.column + 1,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise CassetteError(f"invalid YAML: {exc}", path=path) from None
+    return _Reader(path).cassette(root, name)
+
+
+def load_cassette(path: Path | str) -> Cassette:
+    """Load the cassette at ``path``; its name is the file stem.
+
+    Raises:
+        CassetteError: the file cannot be read or is not a valid cassette.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CassetteError(f"cannot read the cassette: {exc}", path=path) from None
+    return loads_cassette(text, name=path.stem, path=path)
+
+
+# -- dumping ------------------------------------------------------------------------------
+
+
+def _step_data(step: Step) -> dict[str, Any]:
+    out: dict[str, Any]
+    if isinstance(step, CloseStep):
+        out = {"close": {"code": step.code, "reason": step.reason}}
+    else:
+        kind = step.direction.value
+        if isinstance(step.data, bytes):
+            out = {f"{kind}_binary": base64.b64encode(step.data).decode("ascii")}
+        else:
+            out = {kind: step.data}
+        if step.match is not None:
+            out["match"] = step.match.value
+    if step.delay:
+        out["delay"] = round(step.delay, 6)
+    return out
+
+
+def _condition_data(when: Condition) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (
+        ("header", when.header),
+        ("missing_header", when.missing_header),
+        ("missing_query", when.missing_query),
+    ):
+        if value:
+            out[key] = list(value) if len(value) > 1 else value[0]
+    for key, pairs in (("header_equals", when.header_equals), ("query", when.query)):
+        if pairs:
+            out[key] = dict(pairs)
+    if when.path is not None:
+        out["path"] = when.path
+    return out
+
+
+def _cassette_data(cassette: Cassette) -> dict[str, Any]:
+    data: dict[str, Any] = {"version": cassette.version}
+    if cassette.description:
+        data["description"] = cassette.description
+    rec = cassette.recorded
+    recorded = {
+        key: value
+        for key, value in (
+            ("at", rec.at.astimezone(UTC).isoformat().replace("+00:00", "Z") if rec.at else None),
+            ("upstream", rec.upstream),
+            ("model", rec.model),
+            ("fakeupstream", rec.fakeupstream),
+        )
+        if value is not None
+    }
+    if recorded:
+        data["recorded"] = recorded
+    if cassette.match is not MatchMode.TYPE:
+        data["match"] = cassette.match.value
+    handshake: dict[str, Any] = {}
+    exp = cassette.handshake.expect
+    expect: dict[str, Any] = {}
+    if exp.path is not None:
+        expect["path"] = exp.path
+    if exp.query:
+        expect["query"] = dict(exp.query)
+    if exp.headers:
+        expect["headers"] = dict(exp.headers)
+    if expect:
+        handshake["expect"] = expect
+    rules = []
+    for rule in cassette.handshake.rules:
+        entry: dict[str, Any] = {}
+        when = _condition_data(rule.when)
+        if when:
+            entry["when"] = when
+        if rule.refuse is not None:
+            refuse: dict[str, Any] = {"status": rule.refuse.status}
+            if rule.refuse.body is not None:
+                refuse["body"] = rule.refuse.body
+            if rule.refuse.headers:
+                refuse["headers"] = dict(rule.refuse.headers)
+            entry["refuse"] = refuse
+        else:
+            entry["respond"] = [_step_data(step) for step in rule.respond]
+        rules.append(entry)
+    if rules:
+        handshake["rules"] = rules
+    if handshake:
+        data["handshake"] = handshake
+    data["timeline"] = [_step_data(step) for step in cassette.timeline]
+    return data
+
+
+def dumps_cassette(cassette: Cassette) -> str:
+    """Serialize a cassette as stable, diff-friendly YAML."""
+    text: str = yaml.dump(
+        _cassette_data(cassette),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=None,
+        width=100,
+    )
+    return text
+
+
+def dump_cassette(
+    cassette: Cassette, path: Path | str, writer: Callable[[Path, str], None] | None = None
+) -> None:
+    """Write ``cassette`` to ``path`` (through ``writer``, e.g. an atomic writer)."""
+    text = dumps_cassette(cassette)
+    target = Path(path)
+    if writer is None:
+        target.write_text(text, encoding="utf-8")
+    else:
+        writer(target, text)
