@@ -7,10 +7,13 @@ failures into test failures.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ConnectionReport", "Mismatch", "Unplayed"]
+from .exceptions import MismatchError, UnplayedError
+
+__all__ = ["ConnectionReport", "Mismatch", "Unplayed", "verify"]
 
 
 @dataclass
@@ -98,3 +101,34 @@ class ConnectionReport:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
+
+
+def verify(
+    reports: Sequence[ConnectionReport], *, mismatches: bool = True, unplayed: bool = True
+) -> None:
+    """Raise when a connection went other than its cassette says.
+
+    Args:
+        reports: the connections to check.
+        mismatches: fail on client frames (or upgrade requests) the cassette did not expect.
+        unplayed: fail on cassette steps that never happened.
+
+    Raises:
+        MismatchError: some client frame did not match (checked first: it usually
+            explains the unplayed steps too).
+        UnplayedError: some cassette steps never played.
+    """
+    found = [
+        f"{report.title()}:\n  " + "\n  ".join(m.describe() for m in report.mismatches)
+        for report in reports
+        if report.mismatches
+    ]
+    if mismatches and found:
+        raise MismatchError(found)
+    left = [
+        f"{report.title()}:\n  " + "\n  ".join(u.describe() for u in report.unplayed)
+        for report in reports
+        if report.unplayed
+    ]
+    if unplayed and left:
+        raise UnplayedError(left)

@@ -165,7 +165,8 @@ class _Reader:
         value = float(self.scalar(node, "a delay in seconds (a number)", (int, float)))
         if not math.isfinite(value) or value < 0:
             self.fail(node, "expected a delay in seconds, zero or more")
-        return value
+        # Microseconds are plenty, and rounding here makes load -> dump -> load exact.
+        return round(value, 6)
 
     # -- the cassette ---------------------------------------------------------------------
 
@@ -375,13 +376,24 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _describe(node: Node) -> str:
+    tag = str(node.tag)
+    standard = tag.startswith(_TAG) and tag.removeprefix(_TAG) in (
+        "map",
+        "seq",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "null",
+        "timestamp",
+        "binary",
+    )
+    if not standard:
+        return f"the YAML tag {tag!r} (tags that build objects are not allowed)"
     if isinstance(node, MappingNode):
         return "a mapping"
     if isinstance(node, SequenceNode):
         return "a list"
-    tag = str(node.tag)
-    if not tag.startswith(_TAG):
-        return f"the YAML tag {tag!r}"
     kind = tag.removeprefix(_TAG)
     value = str(node.value)
     shown = value if len(value) <= 30 else value[:27] + "..."

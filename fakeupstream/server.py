@@ -44,6 +44,9 @@ from .report import ConnectionReport, Mismatch
 __all__ = ["FakeUpstream"]
 
 logger = logging.getLogger("fakeupstream")
+# A library logs only when the application configures logging (the CLI does with -v);
+# without this, Python's last-resort handler would print websockets' handshake tracebacks.
+logger.addHandler(logging.NullHandler())
 
 _MAX_HEAD = 64 * 1024
 _HEAD_TIMEOUT = 10.0

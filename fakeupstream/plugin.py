@@ -1,0 +1,193 @@
+"""The pytest plugin: a fake OpenAI realtime upstream for the tests that ask for one.
+
+Registered through the ``pytest11`` entry point; nothing to import or enable.
+
+Fixtures:
+    ``fakeupstream`` (function scope): the running server, its reports reset and the
+        cassette of the test's ``cassette`` marker selected. After the test, client
+        frames the cassette did not expect and cassette steps that never played fail
+        the test with a readable diff (quietly skipped when the test already failed).
+    ``fakeupstream_server`` (session scope): the same server, started once per
+        session (once per xdist worker) on its own thread, so sync tests that call
+        ``asyncio.run`` and async tests on any loop can both use it.
+    ``fakeupstream_cassette_dir`` and ``fakeupstream_speed`` (session scope): override
+        points, defaulting to the command-line options below.
+
+Marker:
+    ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False)``
+
+Options (command line, then ini, then default; one rule for all of them):
+    ``--cassette-dir DIR`` / ``fakeupstream_cassette_dir``: the cassettes (default: the
+        bundled ones). A relative ini path is relative to the rootdir.
+    ``--fakeupstream-speed X`` / ``fakeupstream_speed``: delay scale (default 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError
+from .report import verify
+from .threaded import ThreadedFakeUpstream
+
+__all__ = [
+    "fakeupstream",
+    "fakeupstream_cassette_dir",
+    "fakeupstream_server",
+    "fakeupstream_speed",
+]
+
+_IDLE_TIMEOUT = 5.0
+_MARKER = "cassette"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fakeupstream", "fake OpenAI realtime upstream")
+    group.addoption(
+        "--cassette-dir",
+        dest="fakeupstream_cassette_dir",
+        default=None,
+        metavar="DIR",
+        help="directory of realtime cassettes (default: bundled)",
+    )
+    group.addoption(
+        "--fakeupstream-speed",
+        dest="fakeupstream_speed",
+        default=None,
+        metavar="X",
+        help="delay scale for replay: 0 = none (default), 1 = real time",
+    )
+    parser.addini("fakeupstream_cassette_dir", "directory of realtime cassettes", default="")
+    parser.addini("fakeupstream_speed", "delay scale for realtime cassette replay", default="0")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(name, *, allow_unplayed=False, allow_mismatches=False): the realtime "
+        "cassette the fakeupstream fixture replays for this test",
+    )
+    _resolve_speed(config)  # a bad value is a usage error before any test runs
+
+
+def _resolve_speed(config: pytest.Config) -> float:
+    raw = config.getoption("fakeupstream_speed") or config.getini("fakeupstream_speed") or "0"
+    try:
+        speed = float(raw)
+    except ValueError:
+        speed = -1.0
+    if not speed >= 0:
+        raise pytest.UsageError(
+            f"fakeupstream speed must be a number, zero or more (0 = no delays, 1 = real "
+            f"time); got {raw!r}"
+        )
+    return speed
+
+
+def _resolve_cassette_dir(config: pytest.Config) -> Path | None:
+    option = config.getoption("fakeupstream_cassette_dir")
+    if option:
+        return Path(option).resolve()
+    ini = config.getini("fakeupstream_cassette_dir")
+    if ini:
+        return (config.rootpath / str(ini)).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def fakeupstream_cassette_dir(pytestconfig: pytest.Config) -> Path | None:
+    """Session scope, ``Path | None``: where cassettes are read; ``None`` = the bundled ones."""
+    return _resolve_cassette_dir(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def fakeupstream_speed(pytestconfig: pytest.Config) -> float:
+    """Session scope, ``float``: recorded delays are multiplied by this (default 0)."""
+    return _resolve_speed(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def fakeupstream_server(
+    fakeupstream_cassette_dir: Path | None, fakeupstream_speed: float
+) -> Iterator[ThreadedFakeUpstream]:
+    """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker."""
+    if fakeupstream_cassette_dir is not None and not fakeupstream_cassette_dir.is_dir():
+        raise pytest.UsageError(
+            f"fakeupstream: cassette directory {fakeupstream_cassette_dir} does not exist"
+        )
+    server = ThreadedFakeUpstream(fakeupstream_cassette_dir, speed=fakeupstream_speed)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fakeupstream(
+    request: pytest.FixtureRequest, fakeupstream_server: ThreadedFakeUpstream
+) -> Iterator[ThreadedFakeUpstream]:
+    """Function scope, :class:`ThreadedFakeUpstream`: the server, reset for this test.
+
+    The ``cassette`` marker picks the cassette for connections that do not name one
+    in their path; without the marker, connections must name one
+    (``fakeupstream.cassette_url(name)``) or the test calls ``fakeupstream.use(name)``.
+    """
+    marker = request.node.get_closest_marker(_MARKER)
+    name = None
+    if marker is not None:
+        if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+            pytest.fail(
+                f"@pytest.mark.{_MARKER} takes one cassette name, got {marker.args!r}",
+                pytrace=False,
+            )
+        name = marker.args[0]
+    fakeupstream_server.wait_idle(_IDLE_TIMEOUT)  # connections of the previous test
+    fakeupstream_server.reset()
+    try:
+        fakeupstream_server.use(name)
+    except (CassetteNotFound, CassetteError) as exc:
+        pytest.fail(f"fakeupstream: {exc}", pytrace=False)
+    yield fakeupstream_server
+    fakeupstream_server.use(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Check the replay right after the test body, so a miss is a test *failure*."""
+    result = yield  # raises (and skips the check) when the test itself failed
+    server = getattr(item, "funcargs", {}).get("fakeupstream")
+    if isinstance(server, ThreadedFakeUpstream):
+        _verify(item, server)
+    return result
+
+
+def _verify(item: pytest.Item, server: ThreadedFakeUpstream) -> None:
+    marker = item.get_closest_marker(_MARKER)
+    options = marker.kwargs if marker is not None else {}
+    unknown = set(options) - {"allow_unplayed", "allow_mismatches"}
+    if unknown:
+        pytest.fail(
+            f"@pytest.mark.{_MARKER}: unknown option(s) {sorted(unknown)}; expected "
+            "allow_unplayed, allow_mismatches",
+            pytrace=False,
+        )
+    if not server.wait_idle(_IDLE_TIMEOUT):
+        pytest.fail(
+            f"fakeupstream: connections still open {_IDLE_TIMEOUT:g} s after the test "
+            "ended; close every client connection in the test",
+            pytrace=False,
+        )
+    errors = server.errors()
+    if errors:
+        raise FakeUpstreamError(
+            f"the fake upstream failed while serving: {errors[0]!r}"
+        ) from errors[0]
+    verify(
+        server.reports(),
+        mismatches=not options.get("allow_mismatches", False),
+        unplayed=not options.get("allow_unplayed", False),
+    )

@@ -1,0 +1,188 @@
+"""Run a :class:`~fakeupstream.server.FakeUpstream` on its own thread and event loop.
+
+Sync code, test fixtures and tests that call ``asyncio.run`` themselves all need
+a server that does not live on *their* loop. Every method here is thread-safe:
+it hands the work to the server's loop and waits for the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .cassette import MatchMode
+from .report import ConnectionReport
+from .server import FakeUpstream
+
+__all__ = ["ThreadedFakeUpstream"]
+
+_T = TypeVar("_T")
+_CALL_TIMEOUT = 10.0
+
+
+class ThreadedFakeUpstream:
+    """A fake upstream served from a background thread.
+
+    Use it as a context manager (``with ThreadedFakeUpstream() as fake: ...``) or
+    call :meth:`start` and :meth:`stop`. The arguments are those of
+    :class:`~fakeupstream.server.FakeUpstream`.
+    """
+
+    def __init__(
+        self,
+        cassette_dir: Path | str | None = None,
+        cassette: str | None = None,
+        *,
+        speed: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        match: MatchMode | None = None,
+    ) -> None:
+        self._server = FakeUpstream(
+            cassette_dir, cassette, speed=speed, host=host, port=port, match=match
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def server(self) -> FakeUpstream:
+        """The server itself (only touch it from its own loop)."""
+        return self._server
+
+    def start(self) -> None:
+        """Start the thread and wait until the port is bound.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
+        if self._thread is not None:
+            raise RuntimeError("the server is already started")
+        loop = asyncio.new_event_loop()
+        started: asyncio.Future[None] = loop.create_future()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self._serve(started))
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="fakeupstream", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(_wait(started), loop).result(_CALL_TIMEOUT)
+        except BaseException:
+            self._join()
+            raise
+
+    async def _serve(self, started: asyncio.Future[None]) -> None:
+        self._stopping = asyncio.Event()
+        try:
+            await self._server.start()
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        started.set_result(None)
+        try:
+            await self._stopping.wait()
+        finally:
+            await self._server.stop()
+
+    def stop(self) -> None:
+        """Stop the server (closing its connections) and join the thread."""
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._stopping.set)
+        self._join()
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(_CALL_TIMEOUT)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> ThreadedFakeUpstream:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- thread-safe access ---------------------------------------------------------------
+
+    def _call(self, function: Callable[[], _T]) -> _T:
+        async def run() -> _T:
+            return function()
+
+        return self._run(run())
+
+    def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        if self._loop is None:
+            coroutine.close()
+            raise RuntimeError("the server is not running: call start() first")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(_CALL_TIMEOUT)
+
+    @property
+    def url(self) -> str:
+        """``ws://HOST:PORT``."""
+        return self._server.url
+
+    @property
+    def http_url(self) -> str:
+        """``http://HOST:PORT``."""
+        return self._server.http_url
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self._server.port
+
+    def cassette_url(self, name: str) -> str:
+        """The base URL that selects cassette ``name`` by path prefix."""
+        return self._server.cassette_url(name)
+
+    def use(self, name: str | None) -> None:
+        """Set the cassette for the next connections (see :meth:`FakeUpstream.use`)."""
+        self._call(lambda: self._server.use(name))
+
+    def current_cassette(self) -> str | None:
+        """The cassette for connections that do not name one."""
+        return self._call(self._server.current_cassette)
+
+    def reports(self) -> list[ConnectionReport]:
+        """Copies of the connection reports, taken on the server's loop."""
+        return self._call(lambda: copy.deepcopy(self._server.reports()))
+
+    def errors(self) -> list[BaseException]:
+        """Unexpected exceptions raised while serving."""
+        return self._call(lambda: list(self._server.errors))
+
+    def reset(self) -> None:
+        """Forget the reports and errors."""
+        self._call(self._server.reset)
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no connection is being served; ``False`` if ``timeout`` passed first."""
+
+        async def wait() -> bool:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._server.wait_idle()
+            except TimeoutError:
+                return False
+            return True
+
+        return self._run(wait())
+
+
+async def _wait(future: asyncio.Future[None]) -> None:
+    await future

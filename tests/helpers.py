@@ -1,0 +1,70 @@
+"""Small helpers shared by the socket tests: raw HTTP, connecting, reading until a close."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+# One scaled timeout for anything a test waits on; generous, since nothing should get near it.
+TIMEOUT = 5.0
+AUTH = {"Authorization": "Bearer sk-test-fake-key"}
+
+
+async def http(base: str, method: str, target: str, body: bytes = b"") -> tuple[int, Any]:
+    """Send one HTTP/1.1 request to ``base`` (``http://host:port``); return status and JSON."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    async with asyncio.timeout(TIMEOUT):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        length = f"Content-Length: {len(body)}\r\n" if body else ""
+        head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{length}\r\n"
+        writer.write(head.encode() + body)
+        raw = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+    header, _, payload = raw.partition(b"\r\n\r\n")
+    status = int(header.split(b" ", 2)[1])
+    try:
+        return status, json.loads(payload) if payload else None
+    except ValueError:
+        return status, payload
+
+
+def ws_connect(url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> connect:
+    """Open a client connection the way the GA SDK does (no compression, no size limit)."""
+    return connect(
+        url,
+        additional_headers=headers if headers is not None else AUTH,
+        open_timeout=TIMEOUT,
+        max_size=None,
+        compression=None,
+        **kwargs,
+    )
+
+
+async def recv_event(ws: ClientConnection) -> dict[str, Any]:
+    """The next event, parsed."""
+    async with asyncio.timeout(TIMEOUT):
+        message = await ws.recv()
+    assert isinstance(message, str)
+    event: dict[str, Any] = json.loads(message)
+    return event
+
+
+async def send_event(ws: ClientConnection, event: dict[str, Any]) -> None:
+    await ws.send(json.dumps(event))
+
+
+async def recv_until_closed(ws: ClientConnection) -> tuple[list[dict[str, Any]], int, str]:
+    """Every event until the server closes; then the close code and reason."""
+    events = []
+    try:
+        while True:
+            events.append(await recv_event(ws))
+    except ConnectionClosed as closed:
+        received = closed.rcvd
+    assert received is not None, "the connection ended without a close frame"
+    return events, received.code, received.reason

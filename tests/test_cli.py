@@ -1,0 +1,147 @@
+"""The command line, called in-process through ``main`` and as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fakeupstream.cli import main
+from fakeupstream.library import CassetteLibrary
+
+from .helpers import TIMEOUT, recv_event, recv_until_closed, ws_connect
+
+BUNDLED = CassetteLibrary().names()
+
+
+def test_list_shows_every_bundled_cassette_with_its_description(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == BUNDLED
+    assert any("beta_api_shape_disabled" in line for line in lines)
+
+
+def test_check_passes_on_the_bundled_cassettes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"{len(BUNDLED)} ok, 0 failed"
+
+
+def test_check_names_file_and_line_of_a_malformed_cassette(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("version: 1\ntimeline: []\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\ntimeline:\n  - server: {type: x}\n    dealy: 1\n")
+    assert main(["check", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert f"{bad}:4:5: unknown key 'dealy' in a timeline step" in captured.err
+    assert captured.out.splitlines()[-1] == "1 ok, 1 failed"
+
+
+def test_check_rejects_a_yaml_tag_that_would_build_an_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "evil.yaml"
+    bad.write_text(
+        f"version: 1\ntimeline:\n  - server: !!python/object/apply:os.system ['touch {marker}']\n"
+    )
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:3:13: expected an event" in err
+    assert "YAML tag 'tag:yaml.org,2002:python/object/apply:os.system'" in err
+    assert not marker.exists()
+
+
+def test_check_validates_events_against_the_sdk_types(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "drift.yaml"
+    bad.write_text(
+        "version: 1\ntimeline:\n"
+        "  - server: {type: response.output_text.delta, event_id: e, delta: 5}\n"
+    )
+    assert main(["check", str(bad)]) == 1
+    assert f"{bad}:3: server event does not match the openai SDK" in capsys.readouterr().err
+    assert main(["check", "--no-sdk", str(bad)]) == 0
+
+
+def test_usage_errors_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--speed", "fast"])
+    assert info.value.code == 2
+    assert "expected a number, got 'fast'" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_unknown_cassette(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--cassette", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fakeupstream: error: no cassette named 'nope'")
+    assert "Traceback" not in err
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fakeupstream", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 6,
+        check=False,
+    )
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("fakeupstream ")
+    result = run("check", "/nonexistent.yaml")
+    assert result.returncode == 1
+    assert "/nonexistent.yaml: cannot read the cassette" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.asyncio
+async def test_serve_as_a_process_prints_where_it_listens_and_stops_on_sigterm() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fakeupstream",
+        "serve",
+        "--port",
+        "0",
+        "--cassette",
+        "session",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
+        assert line.startswith("listening on ws://127.0.0.1:")
+        url = line.split()[-1]
+        async with ws_connect(f"{url}/v1/realtime?model=gpt-realtime") as ws:
+            assert (await recv_event(ws))["type"] == "session.created"
+        async with ws_connect(
+            f"{url}/cassettes/beta_header_rejected/v1/realtime?model=m",
+            {"Authorization": "Bearer k", "OpenAI-Beta": "realtime=v1"},
+        ) as ws:
+            events, code, _ = await recv_until_closed(ws)
+        assert events[0]["error"]["code"] == "beta_api_shape_disabled"
+        assert code == 4000
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert process.stderr is not None
+        assert b"Traceback" not in await process.stderr.read()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
