@@ -136,21 +136,16 @@ def fakeupstream(
     in their path; without the marker, connections must name one
     (``fakeupstream.cassette_url(name)``) or the test calls ``fakeupstream.use(name)``.
     """
-    marker = request.node.get_closest_marker(_MARKER)
-    name = None
-    if marker is not None:
-        if len(marker.args) != 1 or not isinstance(marker.args[0], str):
-            pytest.fail(
-                f"@pytest.mark.{_MARKER} takes one cassette name, got {marker.args!r}",
-                pytrace=False,
-            )
-        name = marker.args[0]
+    name, _ = _marker_options(request.node)
     fakeupstream_server.wait_idle(_IDLE_TIMEOUT)  # connections of the previous test
     fakeupstream_server.reset()
+    problem = None
     try:
         fakeupstream_server.use(name)
     except (CassetteNotFound, CassetteError) as exc:
-        pytest.fail(f"fakeupstream: {exc}", pytrace=False)
+        problem = f"fakeupstream: {exc}"
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
     yield fakeupstream_server
     fakeupstream_server.use(None)
 
@@ -165,16 +160,27 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     return result
 
 
-def _verify(item: pytest.Item, server: ThreadedFakeUpstream) -> None:
+def _marker_options(item: pytest.Item) -> tuple[str | None, dict[str, bool]]:
+    """The marker's cassette name and options, checked (a misuse fails at setup)."""
     marker = item.get_closest_marker(_MARKER)
-    options = marker.kwargs if marker is not None else {}
-    unknown = set(options) - {"allow_unplayed", "allow_mismatches"}
+    if marker is None:
+        return None, {}
+    if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+        pytest.fail(
+            f"@pytest.mark.{_MARKER} takes one cassette name, got {marker.args!r}", pytrace=False
+        )
+    unknown = set(marker.kwargs) - {"allow_unplayed", "allow_mismatches"}
     if unknown:
         pytest.fail(
-            f"@pytest.mark.{_MARKER}: unknown option(s) {sorted(unknown)}; expected "
-            "allow_unplayed, allow_mismatches",
+            f"@pytest.mark.{_MARKER}: unknown option(s) {', '.join(sorted(unknown))}; "
+            "expected allow_unplayed, allow_mismatches",
             pytrace=False,
         )
+    return marker.args[0], {key: bool(value) for key, value in marker.kwargs.items()}
+
+
+def _verify(item: pytest.Item, server: ThreadedFakeUpstream) -> None:
+    _, options = _marker_options(item)
     if not server.wait_idle(_IDLE_TIMEOUT):
         pytest.fail(
             f"fakeupstream: connections still open {_IDLE_TIMEOUT:g} s after the test "
