@@ -9,7 +9,7 @@ objects and back.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +22,7 @@ __all__ = [
     "CloseStep",
     "Condition",
     "Direction",
+    "Episode",
     "Expectation",
     "FrameStep",
     "Handshake",
@@ -191,37 +192,71 @@ class Recorded:
 
 
 @dataclass(frozen=True, slots=True)
+class Episode:
+    """One recorded connection: how its upgrade was answered and its frames."""
+
+    handshake: Handshake = Handshake()
+    timeline: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Cassette:
-    """One realtime session: the handshake answer and the timeline of frames."""
+    """One scenario: one or more recorded connections (episodes), replayed in order.
+
+    The n-th connection to a cassette replays its n-th episode; once they are all
+    used, later connections replay the last one (so a one-episode cassette serves
+    any number of connections).
+    """
 
     name: str
-    timeline: tuple[Step, ...] = ()
+    episodes: tuple[Episode, ...] = (Episode(),)
     description: str = ""
     match: MatchMode = MatchMode.TYPE
-    handshake: Handshake = Handshake()
     recorded: Recorded = Recorded()
     version: int = FORMAT_VERSION
     path: Path | None = field(default=None, compare=False)
 
-    def client_steps(self) -> Sequence[FrameStep]:
-        """The frames the client is expected to send, in order."""
+    def __post_init__(self) -> None:
+        if not self.episodes:
+            raise ValueError("a cassette has at least one episode")
+
+    @property
+    def timeline(self) -> tuple[Step, ...]:
+        """The first episode's timeline."""
+        return self.episodes[0].timeline
+
+    @property
+    def handshake(self) -> Handshake:
+        """The first episode's handshake."""
+        return self.episodes[0].handshake
+
+    def episode(self, index: int) -> Episode:
+        """The episode the ``index``-th connection (from 0) replays."""
+        return self.episodes[min(index, len(self.episodes) - 1)]
+
+    def steps(self) -> list[Step]:
+        """Every step of every episode: handshake responses first, then the timeline."""
         return [
             step
-            for step in self.timeline
+            for episode in self.episodes
+            for step in (
+                *(item for rule in episode.handshake.rules for item in rule.respond),
+                *episode.timeline,
+            )
+        ]
+
+    def client_steps(self) -> list[FrameStep]:
+        """The frames the client is expected to send, in order, in every episode."""
+        return [
+            step
+            for step in self.steps()
             if isinstance(step, FrameStep) and step.direction is Direction.CLIENT
         ]
 
     def server_frames(self) -> list[FrameStep]:
-        """Every server frame, in the timeline and in handshake responses."""
-        frames = [
+        """Every server frame, in handshake responses and timelines, in every episode."""
+        return [
             step
-            for rule in self.handshake.rules
-            for step in rule.respond
-            if isinstance(step, FrameStep)
-        ]
-        frames.extend(
-            step
-            for step in self.timeline
+            for step in self.steps()
             if isinstance(step, FrameStep) and step.direction is Direction.SERVER
-        )
-        return frames
+        ]

@@ -25,9 +25,7 @@ def event_problems(cassette: Cassette, *, sdk: bool = True) -> list[str]:
 
     where = str(cassette.path) if cassette.path is not None else cassette.name
     problems = []
-    steps = [step for rule in cassette.handshake.rules for step in rule.respond]
-    steps.extend(cassette.timeline)
-    for step in steps:
+    for step in cassette.steps():
         if not isinstance(step, FrameStep) or not isinstance(step.data, dict):
             continue
         if step.direction is Direction.SERVER:

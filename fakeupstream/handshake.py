@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 from urllib.parse import parse_qsl, urlsplit
 
-from .cassette import Cassette, CloseStep, Condition, Direction, Expectation, FrameStep, Step
+from .cassette import CloseStep, Condition, Direction, Expectation, FrameStep, Handshake, Step
 from .ga import AUTH_CLOSE, MISSING_MODEL_CLOSE, EventIds, missing_auth_error, missing_model_error
 
 __all__ = [
@@ -182,14 +182,14 @@ def _error_then_close(event: dict[str, object], close: tuple[int, str]) -> tuple
     )
 
 
-def decide(cassette: Cassette, request: UpgradeRequest, ids: EventIds) -> Decision:
-    """Decide how to answer ``request`` with ``cassette``.
+def decide(handshake: Handshake, request: UpgradeRequest, ids: EventIds) -> Decision:
+    """Decide how to answer ``request`` given an episode's ``handshake``.
 
     Cassette rules come first, so a cassette can override the GA emulation;
     then the GA checks in the order the live API applies them (credentials, then
     model); otherwise the timeline is replayed.
     """
-    for number, rule in enumerate(cassette.handshake.rules, start=1):
+    for number, rule in enumerate(handshake.rules, start=1):
         if not condition_holds(rule.when, request):
             continue
         why = f"handshake rule {number}" + (f" (line {rule.line})" if rule.line else "")
@@ -206,4 +206,4 @@ def decide(cassette: Cassette, request: UpgradeRequest, ids: EventIds) -> Decisi
             _error_then_close(missing_model_error(ids.next()), MISSING_MODEL_CLOSE),
             "GA emulation: no model",
         )
-    return Replay(tuple(expectation_differences(cassette.handshake.expect, request)))
+    return Replay(tuple(expectation_differences(handshake.expect, request)))

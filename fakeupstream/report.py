@@ -79,6 +79,7 @@ class ConnectionReport:
     cassette: str | None
     path: str
     outcome: str = "open"
+    episode: int = 0
     total: int = 0
     played: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)

@@ -27,6 +27,7 @@ from .cassette import (
     CloseStep,
     Condition,
     Direction,
+    Episode,
     Expectation,
     FrameStep,
     Handshake,
@@ -180,8 +181,16 @@ class _Reader:
         top = self.mapping(
             root,
             "a cassette",
-            required=("version", "timeline"),
-            allowed=("version", "description", "recorded", "match", "handshake", "timeline"),
+            required=("version",),
+            allowed=(
+                "version",
+                "description",
+                "recorded",
+                "match",
+                "handshake",
+                "timeline",
+                "connections",
+            ),
         )
         version = self.scalar(top["version"], "the format version (an integer)", int)
         if version != FORMAT_VERSION:
@@ -190,6 +199,21 @@ class _Reader:
                 f"unsupported cassette format version {version}; "
                 f"this fakeupstream reads version {FORMAT_VERSION}",
             )
+        if "connections" in top:
+            if "timeline" in top or "handshake" in top:
+                self.fail(
+                    root,
+                    "a cassette has either `connections` or a top-level "
+                    "`handshake` and `timeline`, not both",
+                )
+            items = self.sequence(top["connections"], "`connections`")
+            if not items:
+                self.fail(top["connections"], "`connections` needs at least one connection")
+            episodes = tuple(self.episode(item) for item in items)
+        elif "timeline" in top:
+            episodes = (self.episode(root, top),)
+        else:
+            self.fail(root, "a cassette is missing required key 'timeline' (or `connections`)")
         return Cassette(
             name=name,
             version=version,
@@ -198,9 +222,21 @@ class _Reader:
             else "",
             recorded=self.recorded(top["recorded"]) if "recorded" in top else Recorded(),
             match=self.match_mode(top["match"]) if "match" in top else MatchMode.TYPE,
-            handshake=self.handshake(top["handshake"]) if "handshake" in top else Handshake(),
-            timeline=tuple(self.steps(top["timeline"], "the timeline", close_last=False)),
+            episodes=episodes,
             path=self.path,
+        )
+
+    def episode(self, node: Node, entries: dict[str, Node] | None = None) -> Episode:
+        """One connection: a `handshake` (optional) and a `timeline`."""
+        if entries is None:
+            entries = self.mapping(
+                node, "a connection", required=("timeline",), allowed=("handshake", "timeline")
+            )
+        return Episode(
+            handshake=self.handshake(entries["handshake"])
+            if "handshake" in entries
+            else Handshake(),
+            timeline=tuple(self.steps(entries["timeline"], "the timeline", close_last=False)),
         )
 
     def match_mode(self, node: Node) -> MatchMode:
@@ -497,8 +533,18 @@ def _cassette_data(cassette: Cassette) -> dict[str, Any]:
         data["recorded"] = recorded
     if cassette.match is not MatchMode.TYPE:
         data["match"] = cassette.match.value
+    episodes = [_episode_data(episode) for episode in cassette.episodes]
+    if len(episodes) == 1:
+        data.update(episodes[0])
+    else:
+        data["connections"] = episodes
+    return data
+
+
+def _episode_data(episode: Episode) -> dict[str, Any]:
+    data: dict[str, Any] = {}
     handshake: dict[str, Any] = {}
-    exp = cassette.handshake.expect
+    exp = episode.handshake.expect
     expect: dict[str, Any] = {}
     if exp.path is not None:
         expect["path"] = exp.path
@@ -509,7 +555,7 @@ def _cassette_data(cassette: Cassette) -> dict[str, Any]:
     if expect:
         handshake["expect"] = expect
     rules = []
-    for rule in cassette.handshake.rules:
+    for rule in episode.handshake.rules:
         entry: dict[str, Any] = {}
         when = _condition_data(rule.when)
         if when:
@@ -528,7 +574,7 @@ def _cassette_data(cassette: Cassette) -> dict[str, Any]:
         handshake["rules"] = rules
     if handshake:
         data["handshake"] = handshake
-    data["timeline"] = [_step_data(step) for step in cassette.timeline]
+    data["timeline"] = [_step_data(step) for step in episode.timeline]
     return data
 
 

@@ -94,6 +94,7 @@ class FakeUpstream:
         self._current = cassette
         self._ids = itertools.count(1)
         self._reports: list[ConnectionReport] = []
+        self._connections_by_cassette: dict[str, int] = {}
         self._plans: dict[ServerConnection, _Plan] = {}
         self._front_doors: set[_FrontDoor] = set()
         self._busy = 0
@@ -186,8 +187,9 @@ class FakeUpstream:
         return list(self._reports)
 
     def reset(self) -> None:
-        """Forget the reports and errors (connections still open keep theirs)."""
+        """Forget the reports and errors, and start every cassette at its first episode."""
         self._reports.clear()
+        self._connections_by_cassette.clear()
         self.errors.clear()
 
     def cassettes(self) -> list[tuple[str, str]]:
@@ -253,7 +255,11 @@ class FakeUpstream:
                 500, _error_body(f"cassette {name!r} is malformed: {exc}", "invalid_cassette")
             )
         ids = EventIds(report.id)
-        decision = decide(cassette, upgrade.with_path(where.path), ids)
+        number = self._connections_by_cassette.get(name, 0)
+        self._connections_by_cassette[name] = number + 1
+        episode = cassette.episode(number)
+        report.episode = min(number, len(cassette.episodes) - 1)
+        decision = decide(episode.handshake, upgrade.with_path(where.path), ids)
         if isinstance(decision, Refuse):
             report.outcome, report.finished = "refused", True
             report.answered_by = decision.why
@@ -264,7 +270,7 @@ class FakeUpstream:
             steps = decision.steps
         else:
             report.outcome = "replayed"
-            steps = cassette.timeline
+            steps = episode.timeline
             if decision.differences:
                 report.mismatches.append(
                     Mismatch(

@@ -71,7 +71,9 @@ def test_credentials(
 def test_any_beta_header_in_any_case_is_rejected_like_the_ga_api(name: str, value: str) -> None:
     cassette = CassetteLibrary().load("beta_header_rejected")
     decision = decide(
-        cassette, request("/v1/realtime?model=gpt-realtime", AUTH, (name, value)), EventIds(1)
+        cassette.handshake,
+        request("/v1/realtime?model=gpt-realtime", AUTH, (name, value)),
+        EventIds(1),
     )
     assert isinstance(decision, Answer)
     error, close = decision.steps
@@ -83,12 +85,14 @@ def test_any_beta_header_in_any_case_is_rejected_like_the_ga_api(name: str, valu
 
 def test_without_the_beta_header_the_session_replays() -> None:
     cassette = CassetteLibrary().load("beta_header_rejected")
-    assert decide(cassette, request("/v1/realtime?model=m", AUTH), EventIds(1)) == Replay()
+    assert (
+        decide(cassette.handshake, request("/v1/realtime?model=m", AUTH), EventIds(1)) == Replay()
+    )
 
 
 def test_missing_auth_then_missing_model() -> None:
     cassette = CassetteLibrary().load("session")
-    no_auth = decide(cassette, request("/v1/realtime"), EventIds(1))
+    no_auth = decide(cassette.handshake, request("/v1/realtime"), EventIds(1))
     assert isinstance(no_auth, Answer)
     assert no_auth.steps[-1] == CloseStep(code=3000, reason="invalid_request_error")
     first = no_auth.steps[0]
@@ -100,7 +104,7 @@ def test_missing_auth_then_missing_model() -> None:
         "param": None,
         "event_id": None,
     }
-    no_model = decide(cassette, request("/v1/realtime", AUTH), EventIds(1))
+    no_model = decide(cassette.handshake, request("/v1/realtime", AUTH), EventIds(1))
     assert isinstance(no_model, Answer)
     assert no_model.steps[-1] == CloseStep(code=4000, reason="invalid_request_error.missing_model")
 
@@ -108,7 +112,9 @@ def test_missing_auth_then_missing_model() -> None:
 @pytest.mark.parametrize("query", ["model=m", "call_id=rtc_1", "intent=transcription"])
 def test_model_call_id_or_intent_is_enough(query: str) -> None:
     cassette = CassetteLibrary().load("session")
-    assert isinstance(decide(cassette, request(f"/v1/realtime?{query}", AUTH), EventIds(1)), Replay)
+    assert isinstance(
+        decide(cassette.handshake, request(f"/v1/realtime?{query}", AUTH), EventIds(1)), Replay
+    )
 
 
 def test_rules_can_refuse_with_http_and_override_the_ga_emulation() -> None:
@@ -126,12 +132,14 @@ def test_rules_can_refuse_with_http_and_override_the_ga_emulation() -> None:
         """),
         name="t",
     )
-    refused = decide(cassette, request("/v1/realtime?model=m"), EventIds(1))
+    refused = decide(cassette.handshake, request("/v1/realtime?model=m"), EventIds(1))
     assert refused == Refuse(401, {"error": {"message": "no key"}}, (), "handshake rule 1 (line 5)")
-    not_found = decide(cassette, request("/v1/realtime?model=gpt-nope", AUTH), EventIds(1))
+    not_found = decide(
+        cassette.handshake, request("/v1/realtime?model=gpt-nope", AUTH), EventIds(1)
+    )
     assert isinstance(not_found, Refuse) and not_found.status == 404
     replay = decide(
-        cassette, request("/v1/realtime?model=other", AUTH, ("x-team", "b")), EventIds(1)
+        cassette.handshake, request("/v1/realtime?model=other", AUTH, ("x-team", "b")), EventIds(1)
     )
     assert replay == Replay(
         (

@@ -195,3 +195,34 @@ def test_dump_is_stable_and_keeps_key_order() -> None:
     assert text.index("b: 1") < text.index("a: 2")
     assert "delay: 0.123457" in text
     assert loads_cassette(text, name="t") == cassette
+
+
+def test_a_cassette_can_hold_several_connections() -> None:
+    cassette = load("""\
+        version: 1
+        connections:
+          - handshake:
+              rules: [{refuse: {status: 503}}]
+            timeline: []
+          - timeline:
+              - server: {type: session.created}
+        """)
+    assert len(cassette.episodes) == 2
+    assert cassette.episode(0).handshake.rules[0].refuse is not None
+    assert cassette.episode(1).timeline == cassette.episode(7).timeline
+    text = dumps_cassette(cassette)
+    assert text.startswith("version: 1\nconnections:\n")
+    assert loads_cassette(text, name="t") == cassette
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nconnections: []\ntimeline: []\n", "either `connections` or"),
+        ("version: 1\nconnections: []\n", "needs at least one connection"),
+        ("version: 1\nconnections:\n  - {handshake: {}}\n", "missing required key 'timeline'"),
+        ("version: 1\nconnections:\n  - {timeline: [], match: type}\n", "unknown key 'match'"),
+    ],
+)
+def test_connection_errors(text: str, expected: str) -> None:
+    assert expected in str(error_of(text))

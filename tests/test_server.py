@@ -272,3 +272,25 @@ def test_a_bad_default_cassette_fails_at_construction() -> None:
         FakeUpstream(cassette="nope")
     with pytest.raises(ValueError, match="speed"):
         FakeUpstream(speed=-1)
+
+
+@pytest.mark.asyncio
+async def test_connections_replay_the_episodes_in_order_then_the_last_again(tmp_path: Path) -> None:
+    (tmp_path / "reconnect.yaml").write_text(
+        "version: 1\nconnections:\n"
+        "  - timeline:\n      - server: {type: error, n: 1}\n"
+        "      - close: {code: 1011, reason: dropped}\n"
+        "  - timeline:\n      - server: {type: session.created, n: 2}\n"
+    )
+    async with FakeUpstream(tmp_path, "reconnect") as fake:
+        async with ws_connect(realtime(fake)) as ws:
+            events, code, _ = await recv_until_closed(ws)
+        assert (events[0]["n"], code) == (1, 1011)
+        for _ in range(2):
+            async with ws_connect(realtime(fake)) as ws:
+                assert (await recv_event(ws))["n"] == 2
+        await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
+        assert [r.episode for r in fake.reports()] == [0, 1, 1]
+        fake.reset()
+        async with ws_connect(realtime(fake)) as ws:
+            assert (await recv_event(ws))["n"] == 1
