@@ -1,0 +1,157 @@
+"""Command line: ``python -m proxy --upstream http://HOST:PORT[/prefix] ...``.
+
+Thin on purpose: parse, build a :class:`~proxy.config.ProxyConfig`, run a
+:class:`~proxy.gateway.Gateway` until SIGINT or SIGTERM. Prints
+``listening on ws://HOST:PORT`` once connections are accepted, which is what
+scripts and the benchmark wait for (``--port 0`` picks a free port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from proxy.config import ConfigError, ProxyConfig, parse_upstream_header
+from proxy.gateway import Gateway
+from proxy.logs import TRACE
+
+__all__ = ["build_parser", "main"]
+
+_LOG_LEVELS = {
+    "trace": TRACE,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not in 0-65535")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (public so the docs and tests can show its help)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m proxy",
+        description="Realtime gateway: serves ws://HOST:PORT/v1/realtime?model=M and relays "
+        "each session to UPSTREAM/v1/realtime.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=_port, default=8000, help="port, 0 for a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--upstream",
+        required=True,
+        metavar="URL",
+        help="upstream base URL, http(s)://HOST[:PORT][/prefix]; /v1/realtime is appended",
+    )
+    parser.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="environment variable holding the key used when a client sends no Authorization",
+    )
+    parser.add_argument(
+        "--upstream-header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra header sent upstream (repeatable); none by default",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="upstream connect + upgrade timeout, then HTTP 504 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level", choices=list(_LOG_LEVELS), default="info", help="(default: %(default)s)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the gateway until SIGINT/SIGTERM.
+
+    Returns:
+        0 after a clean shutdown, 1 if the port cannot be bound, 2 for a usage
+        error (after printing the usage; never a traceback).
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        config = ProxyConfig(
+            upstream=args.upstream,
+            api_key_env=args.api_key_env,
+            upstream_headers=tuple(parse_upstream_header(h) for h in args.upstream_header),
+            connect_timeout=args.connect_timeout,
+        )
+    except ConfigError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+    logging.basicConfig(
+        level=_LOG_LEVELS[args.log_level],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if config.api_key_env and not os.environ.get(config.api_key_env):
+        logging.getLogger("proxy").warning(
+            "environment variable %s is not set: clients without Authorization get 401",
+            config.api_key_env,
+        )
+    try:
+        asyncio.run(_serve(config, args.host, args.port))
+    except OSError as exc:
+        print(f"{parser.prog}: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve(config: ProxyConfig, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Only the main thread may install handlers; elsewhere (embedding)
+        # the caller stops the loop itself.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+
+    def announce(gateway: Gateway) -> None:
+        print(f"listening on {gateway.url}", flush=True)
+
+    try:
+        await Gateway(config, host, port).run(stop, on_ready=announce)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
