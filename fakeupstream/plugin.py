@@ -24,7 +24,10 @@ Options (command line, then ini, then default; one rule for all of them):
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -153,11 +156,33 @@ def fakeupstream(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """Check the replay right after the test body, so a miss is a test *failure*."""
-    result = yield  # raises (and skips the check) when the test itself failed
     server = getattr(item, "funcargs", {}).get("fakeupstream")
-    if isinstance(server, ThreadedFakeUpstream):
-        _verify(item, server)
+    if not isinstance(server, ThreadedFakeUpstream):
+        return (yield)
+    original = getattr(item, "obj", None)
+    if inspect.iscoroutinefunction(original):
+        # An async test's own loop may still be closing connections (a gateway under
+        # test lives there): wait for the server to go idle *on that loop*, while it runs.
+        item.obj = _then_wait_idle(original, server)  # type: ignore[attr-defined]
+    try:
+        result = yield  # raises (and skips the check) when the test itself failed
+    finally:
+        if original is not None:
+            item.obj = original  # type: ignore[attr-defined]
+    _verify(item, server)
     return result
+
+
+def _then_wait_idle(
+    test: Callable[..., Awaitable[object]], server: ThreadedFakeUpstream
+) -> Callable[..., Awaitable[object]]:
+    @functools.wraps(test)
+    async def run(*args: object, **kwargs: object) -> object:
+        result = await test(*args, **kwargs)
+        await asyncio.to_thread(server.wait_idle, _IDLE_TIMEOUT)
+        return result
+
+    return run
 
 
 def _marker_options(item: pytest.Item) -> tuple[str | None, dict[str, bool]]:
