@@ -37,6 +37,7 @@ from .exceptions import CassetteError, CassetteNotFound
 from .ga import EventIds
 from .handshake import Answer, Refuse, UpgradeRequest, decide, route
 from .library import CassetteLibrary
+from .logs import RedactSecrets
 from .redaction import redact_target
 from .replay import Close, ReplaySession
 from .report import ConnectionReport, Mismatch
@@ -47,6 +48,8 @@ logger = logging.getLogger("fakeupstream")
 # A library logs only when the application configures logging (the CLI does with -v);
 # without this, Python's last-resort handler would print websockets' handshake tracebacks.
 logger.addHandler(logging.NullHandler())
+# websockets logs every header at debug level through this logger: never show a key.
+logger.addFilter(RedactSecrets())
 
 _MAX_HEAD = 64 * 1024
 _HEAD_TIMEOUT = 10.0
