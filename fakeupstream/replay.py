@@ -26,6 +26,7 @@ from .ga import (
     unexpected_event_error,
     unknown_event_error,
 )
+from .ids import IdRewriter
 from .matchers import match_frame
 from .report import ConnectionReport, Mismatch, Unplayed
 
@@ -65,6 +66,7 @@ class ReplaySession:
         time_shift: seconds added to ``expires_at`` / ``created_at`` in server events.
         ids: the source of fresh server event ids (for errors the fake makes up).
         cassette: the cassette's name, quoted in error messages.
+        fresh_ids: when given, recorded ids are replaced by fresh ones (see :mod:`.ids`).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class ReplaySession:
         time_shift: int = 0,
         ids: EventIds | None = None,
         cassette: str = "cassette",
+        fresh_ids: IdRewriter | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError(f"speed must be zero or more, got {speed}")
@@ -95,6 +98,7 @@ class ReplaySession:
         self._outbox: list[Action] = []
         self._echo: dict[str, str] = {}  # recorded client event_id -> the one actually sent
         self._wire: dict[int, str | bytes] = {}
+        self._fresh_ids = fresh_ids
         self.closed = False
         report.total = len(self._steps)
 
@@ -125,6 +129,8 @@ class ReplaySession:
                 f"invalid JSON {data[:40]!r}", invalid_json_error(self._ids.next(), str(exc))
             )
             return
+        if self._fresh_ids is not None and isinstance(event, dict):
+            event = self._fresh_ids.incoming(event)
         if not isinstance(event, dict):
             self._protocol_error(
                 f"not a JSON object {data[:40]!r}",
@@ -272,6 +278,9 @@ class ReplaySession:
     def _frame(self, index: int, step: FrameStep) -> str | bytes:
         if not isinstance(step.data, dict):
             return step.data
+        if self._fresh_ids is not None:
+            event = self._fresh_ids.outgoing(step.data)
+            return encode_event(_rewrite(event, self._time_shift, self._echo) or event)
         rewritten = _rewrite(step.data, self._time_shift, self._echo)
         if rewritten is not None:
             return encode_event(rewritten)
