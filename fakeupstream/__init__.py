@@ -28,6 +28,8 @@ from .exceptions import (
     UnplayedError,
 )
 from .library import CassetteLibrary, bundled_cassette_dir
+from .recorder import RecordingConfig
+from .recordmode import RecordMode
 from .replay import ReplaySession
 from .report import ConnectionReport, Mismatch, Unplayed
 from .serializer import dumps_cassette, load_cassette, loads_cassette
@@ -52,7 +54,9 @@ __all__ = [
     "Mismatch",
     "MismatchError",
     "RecordError",
+    "RecordMode",
     "Recorded",
+    "RecordingConfig",
     "Refusal",
     "ReplayFailure",
     "ReplaySession",

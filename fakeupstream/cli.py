@@ -1,4 +1,4 @@
-"""The ``fakeupstream`` command: serve, list, check (and record).
+"""The ``fakeupstream`` command: serve, record, list, check.
 
 Each subcommand parses its arguments and calls library code; errors the user
 can fix are printed as one clear line (exit 1, or 2 for bad usage), never as a
@@ -16,9 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
-from .exceptions import CassetteError, FakeUpstreamError
-from .library import SUFFIX, CassetteLibrary
+from .exceptions import CassetteError, FakeUpstreamError, RecordError
+from .library import SUFFIX, CassetteLibrary, valid_name
+from .recorder import DEFAULT_UPSTREAM, RecordingConfig
+from .recordmode import RecordMode, should_record
 from .server import FakeUpstream
+from .writer import SavedCassette
 
 __all__ = ["main"]
 
@@ -76,6 +79,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
 
+    record = commands.add_parser(
+        "record",
+        help="record cassettes against the real API (needs OPENAI_API_KEY)",
+        description="Relay realtime connections to the real API and save them as a cassette. "
+        "The key comes from OPENAI_API_KEY and is never written to a file.",
+    )
+    record.add_argument(
+        "--cassette", required=True, help="cassette for connections that do not name one"
+    )
+    record.add_argument(
+        "--cassette-dir",
+        type=Path,
+        default=Path("cassettes"),
+        help="where cassettes are written (default: %(default)s)",
+    )
+    record.add_argument(
+        "--upstream",
+        default=DEFAULT_UPSTREAM,
+        help="realtime URL to record against (default: %(default)s)",
+    )
+    record.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    record.add_argument(
+        "--port",
+        type=_port,
+        default=8765,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
+    )
+    record.add_argument(
+        "--record-mode",
+        choices=[mode.value for mode in RecordMode if mode is not RecordMode.NONE],
+        default=RecordMode.ALL.value,
+        help="all: replace the cassette, then append; new_episodes: append to it; "
+        "once: only record it if it does not exist (default: %(default)s)",
+    )
+    record.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+
     listing = commands.add_parser("list", help="list cassettes with their descriptions")
     listing.add_argument(
         "--cassette-dir",
@@ -106,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "record":
+            return _record(args)
         if args.command == "list":
             return _list(args)
         return _check(args)
@@ -145,6 +188,66 @@ def _serve(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+    if not valid_name(args.cassette):
+        raise FakeUpstreamError(
+            f"{args.cassette!r} is not a cassette name (letters, digits, '_', '.', '-'; "
+            "no path, no .yaml)"
+        )
+    mode = RecordMode(args.record_mode)
+    failures: list[RecordError] = []
+
+    def saved(result: SavedCassette) -> None:
+        frames = _plural(result.frames, "frame")
+        print(f"wrote {result.path} ({frames}, {_plural(result.connections, 'connection')})")
+        sys.stdout.flush()
+
+    def failed(exc: RecordError) -> None:
+        failures.append(exc)
+        print(f"fakeupstream: error: {exc}", file=sys.stderr, flush=True)
+
+    config = RecordingConfig.from_env(mode, upstream=args.upstream, on_saved=saved, on_error=failed)
+    fake = FakeUpstream(
+        args.cassette_dir, args.cassette, host=args.host, port=args.port, recording=config
+    )
+    recording = should_record(mode, fake.library.exists(args.cassette))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        try:
+            await fake.start()
+        except OSError as exc:
+            raise FakeUpstreamError(
+                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            ) from None
+        what = "recording" if recording else f"replaying (it exists; mode {mode.value})"
+        print(
+            f"{what} cassette {args.cassette}: point your client at "
+            f"{fake.url}/v1/realtime?model=gpt-realtime "
+            f"(OpenAI SDK: base_url={fake.http_url}/v1)",
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await fake.stop()
+
+    asyncio.run(run())
+    return 1 if failures else 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -10,8 +10,13 @@ Fixtures:
     ``fakeupstream_server`` (session scope): the same server, started once per
         session (once per xdist worker) on its own thread, so sync tests that call
         ``asyncio.run`` and async tests on any loop can both use it.
-    ``fakeupstream_cassette_dir`` and ``fakeupstream_speed`` (session scope): override
-        points, defaulting to the command-line options below.
+    ``fakeupstream_cassette_dir``, ``fakeupstream_speed`` and
+        ``fakeupstream_record_mode`` (session scope): override points, defaulting to
+        the command-line options below.
+    ``fakeupstream_recording`` (session scope, ``RecordingConfig | None``): how the
+        server records; ``None`` in mode ``none``. Override it in a ``conftest.py`` to
+        add ``before_record`` hooks or secrets; the override can ask for the original
+        by the same name and ``dataclasses.replace`` it.
 
 Marker:
     ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False)``
@@ -20,25 +25,40 @@ Options (command line, then ini, then default; one rule for all of them):
     ``--cassette-dir DIR`` / ``fakeupstream_cassette_dir``: the cassettes (default: the
         bundled ones). A relative ini path is relative to the rootdir.
     ``--fakeupstream-speed X`` / ``fakeupstream_speed``: delay scale (default 0).
+    ``--record-mode MODE`` / ``fakeupstream_record_mode``: ``none`` (default: replay
+        only, a missing cassette fails the test and says how to record it), ``once``
+        (record missing cassettes), ``new_episodes`` (append every connection to its
+        cassette), ``all`` (re-record). Recording needs ``OPENAI_API_KEY`` and an
+        explicit cassette directory; the fixture's connections then go through the
+        recorder to the real API. ``--fakeupstream-record-mode`` is the same flag
+        (the only one when pytest-recording already owns ``--record-mode``).
+    ``--record-upstream URL`` / ``fakeupstream_record_upstream``: what to record
+        against (default ``wss://api.openai.com/v1/realtime``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import inspect
+import os
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError
+from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError, RecordError
+from .recorder import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
+from .recordmode import RecordMode, parse_record_mode
 from .report import verify
 from .threaded import ThreadedFakeUpstream
 
 __all__ = [
     "fakeupstream",
     "fakeupstream_cassette_dir",
+    "fakeupstream_record_mode",
+    "fakeupstream_recording",
     "fakeupstream_server",
     "fakeupstream_speed",
 ]
@@ -63,8 +83,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="X",
         help="delay scale for replay: 0 = none (default), 1 = real time",
     )
+    modes = "|".join(mode.value for mode in RecordMode)
+    group.addoption(
+        *dict.fromkeys((_record_flag(), "--fakeupstream-record-mode")),
+        dest="fakeupstream_record_mode",
+        default=None,
+        metavar="MODE",
+        help=f"record realtime cassettes against the real API: {modes} "
+        "(default: none, replay only)",
+    )
+    group.addoption(
+        "--record-upstream",
+        dest="fakeupstream_record_upstream",
+        default=None,
+        metavar="URL",
+        help=f"realtime URL to record against (default: {DEFAULT_UPSTREAM})",
+    )
     parser.addini("fakeupstream_cassette_dir", "directory of realtime cassettes", default="")
     parser.addini("fakeupstream_speed", "delay scale for realtime cassette replay", default="0")
+    parser.addini("fakeupstream_record_mode", f"realtime record mode: {modes}", default="")
+    parser.addini("fakeupstream_record_upstream", "realtime URL to record against", default="")
+
+
+def _record_flag() -> str:
+    """``--record-mode``, unless pytest-recording (vcrpy's plugin) is installed and owns it.
+
+    pytest checks option names only within a group, so two plugins adding the same
+    flag crash argparse whatever order they load in: ask whether the other one is there.
+    """
+    if importlib.util.find_spec("pytest_recording") is not None:
+        return "--fakeupstream-record-mode"
+    return "--record-mode"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,6 +123,26 @@ def pytest_configure(config: pytest.Config) -> None:
         "cassette the fakeupstream fixture replays for this test",
     )
     _resolve_speed(config)  # a bad value is a usage error before any test runs
+    mode = _resolve_record_mode(config)
+    if mode is not RecordMode.NONE and not os.environ.get(API_KEY_ENV, "").strip():
+        flag = _record_flag()
+        raise pytest.UsageError(
+            f"fakeupstream: {flag}={mode.value} records realtime cassettes against the "
+            f"real API and needs a key: export {API_KEY_ENV}=sk-... (it is never written to a "
+            f"cassette), or replay only with {flag}=none"
+        )
+
+
+def _resolve_record_mode(config: pytest.Config) -> RecordMode:
+    raw = (
+        config.getoption("fakeupstream_record_mode")
+        or config.getini("fakeupstream_record_mode")
+        or RecordMode.NONE.value
+    )
+    try:
+        return parse_record_mode(str(raw))
+    except ValueError as exc:
+        raise pytest.UsageError(f"fakeupstream: {exc}") from None
 
 
 def _resolve_speed(config: pytest.Config) -> float:
@@ -113,15 +182,63 @@ def fakeupstream_speed(pytestconfig: pytest.Config) -> float:
 
 
 @pytest.fixture(scope="session")
+def fakeupstream_record_mode(pytestconfig: pytest.Config) -> RecordMode:
+    """Session scope, :class:`RecordMode`: when to record (default ``none``: replay only)."""
+    return _resolve_record_mode(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def fakeupstream_recording(
+    pytestconfig: pytest.Config,
+    fakeupstream_record_mode: RecordMode,
+    fakeupstream_cassette_dir: Path | None,
+) -> RecordingConfig | None:
+    """Session scope, ``RecordingConfig | None``: how the server records (``None``: it doesn't).
+
+    Override point for hooks and secrets; the override asks for this one by name::
+
+        @pytest.fixture(scope="session")
+        def fakeupstream_recording(fakeupstream_recording):
+            if fakeupstream_recording is None:
+                return None  # replay-only mode
+            return dataclasses.replace(fakeupstream_recording, before_record=(my_hook,))
+    """
+    if fakeupstream_record_mode is RecordMode.NONE:
+        return None
+    if fakeupstream_cassette_dir is None:
+        raise pytest.UsageError(
+            f"fakeupstream: {_record_flag()}={fakeupstream_record_mode.value} writes cassettes: "
+            "say where with --cassette-dir DIR (or the fakeupstream_cassette_dir ini key); "
+            "recordings never go into the installed package"
+        )
+    upstream = (
+        pytestconfig.getoption("fakeupstream_record_upstream")
+        or pytestconfig.getini("fakeupstream_record_upstream")
+        or DEFAULT_UPSTREAM
+    )
+    try:
+        return RecordingConfig.from_env(fakeupstream_record_mode, upstream=str(upstream))
+    except RecordError as exc:
+        raise pytest.UsageError(f"fakeupstream: {exc}") from None
+
+
+@pytest.fixture(scope="session")
 def fakeupstream_server(
-    fakeupstream_cassette_dir: Path | None, fakeupstream_speed: float
+    fakeupstream_cassette_dir: Path | None,
+    fakeupstream_speed: float,
+    fakeupstream_recording: RecordingConfig | None,
 ) -> Iterator[ThreadedFakeUpstream]:
-    """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker."""
+    """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker.
+
+    In a record mode, the cassettes the mode says are recorded through it.
+    """
     if fakeupstream_cassette_dir is not None and not fakeupstream_cassette_dir.is_dir():
         raise pytest.UsageError(
             f"fakeupstream: cassette directory {fakeupstream_cassette_dir} does not exist"
         )
-    server = ThreadedFakeUpstream(fakeupstream_cassette_dir, speed=fakeupstream_speed)
+    server = ThreadedFakeUpstream(
+        fakeupstream_cassette_dir, speed=fakeupstream_speed, recording=fakeupstream_recording
+    )
     server.start()
     try:
         yield server
@@ -145,7 +262,13 @@ def fakeupstream(
     problem = None
     try:
         fakeupstream_server.use(name)
-    except (CassetteNotFound, CassetteError) as exc:
+    except CassetteNotFound as exc:
+        problem = (
+            f"fakeupstream: {exc}\n  to record it against the real API: "
+            f"{API_KEY_ENV}=sk-... pytest {_record_flag()}=once --cassette-dir DIR "
+            f"{request.node.nodeid}"
+        )
+    except CassetteError as exc:
         problem = f"fakeupstream: {exc}"
     if problem is not None:
         pytest.fail(problem, pytrace=False)
@@ -213,6 +336,9 @@ def _verify(item: pytest.Item, server: ThreadedFakeUpstream) -> None:
             pytrace=False,
         )
     errors = server.errors()
+    if errors and isinstance(errors[0], RecordError):
+        # Says what was not saved and why (the leak guard's findings, masked).
+        raise errors[0] from None
     if errors:
         raise FakeUpstreamError(
             f"the fake upstream failed while serving: {errors[0]!r}"

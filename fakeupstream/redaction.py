@@ -1,22 +1,49 @@
 """Keep secrets out of cassettes, reports and logs.
 
-Header and query-parameter names compare in any letter case. Values that look
-like keys are masked wherever they are shown.
+Two layers, because one is not enough (vcrpy #569, betamax #42, Polly #347):
+
+1. :class:`Redactor` rewrites what is recorded: ephemeral client secrets
+   (``client_secret.value``, any ``ek_...`` value), any value that is an
+   ``sk-...`` key, and every registered secret (the real key, the client's key)
+   wherever it appears, become placeholders. Header and query-parameter names
+   compare in any letter case (:func:`is_secret_header`, :func:`is_secret_param`).
+2. :func:`find_leaks`, the leak guard, scans the serialized cassette for key
+   shapes and for the registered values, so a save that would still hold one is
+   refused. A key shape *inside* a longer text (a transcript quoting a key, say)
+   is left for the guard rather than rewritten: refusing with the line number is
+   safer than silently editing content a test may depend on.
+
+Findings and log lines never show a secret: :func:`mask` keeps a short prefix.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "EPHEMERAL_PLACEHOLDER",
+    "KEY_SUBPROTOCOL",
+    "MIN_SECRET_LENGTH",
     "REDACTED",
+    "Redactor",
+    "find_leaks",
     "is_secret_header",
     "is_secret_param",
+    "mask",
     "redact_target",
+    "redact_url",
 ]
 
 REDACTED = "REDACTED"
+EPHEMERAL_PLACEHOLDER = "ek_REDACTED"
+# Browsers cannot set headers, so they carry the key in a subprotocol (reference §1.4).
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+# Registered values shorter than this are ignored: replacing every "abc" in a
+# transcript would wreck the cassette, and no real credential is that short.
+MIN_SECRET_LENGTH = 8
 
 _SECRET_HEADERS = frozenset(
     {
@@ -31,6 +58,17 @@ _SECRET_HEADERS = frozenset(
     }
 )
 _SECRET_WORDS = re.compile(r"(key|secret|token|password|auth|credential|signature)", re.I)
+
+# Key shapes. The redactor rewrites values that *are* a key; the guard finds them anywhere.
+_API_KEY = re.compile(r"sk-[A-Za-z0-9_-]{16,}")
+_EPHEMERAL_KEY = re.compile(r"ek_[A-Za-z0-9]{16,}")
+# `\s+`, not a space: the YAML dumper may fold a long string between the two words.
+_BEARER = re.compile(r"Bearer\s+([A-Za-z0-9._-]{8,})")
+_SHAPES = (
+    (_API_KEY, "an OpenAI API key"),
+    (_EPHEMERAL_KEY, "an ephemeral client secret"),
+    (_BEARER, "a bearer token"),
+)
 
 
 def is_secret_header(name: str) -> bool:
@@ -52,3 +90,126 @@ def redact_target(target: str) -> str:
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     masked = [(name, REDACTED if is_secret_param(name) else value) for name, value in pairs]
     return urlunsplit(parts._replace(query=urlencode(masked, safe="/:")))
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to log or store: no ``user:password@``, key-bearing parameters masked."""
+    parts = urlsplit(redact_target(url))
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def mask(secret: str) -> str:
+    """Show a secret as a short prefix and an ellipsis (``sk-ab…``), never whole."""
+    keep = min(5, len(secret) // 3)
+    return secret[:keep] + "…"
+
+
+class Redactor:
+    """Rewrites recorded data so that no credential reaches a cassette.
+
+    Args:
+        secrets: values to replace wherever they appear (the real key, say).
+            Values shorter than :data:`MIN_SECRET_LENGTH` are ignored.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add_secret(secret)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The registered values, longest first."""
+        return tuple(self._secrets)
+
+    def add_secret(self, value: str) -> None:
+        """Register ``value`` (e.g. the key a client connected with) for replacement."""
+        value = value.strip()
+        if len(value) >= MIN_SECRET_LENGTH and value not in self._secrets:
+            self._secrets.append(value)
+            # Longest first, so a key that contains another is replaced whole.
+            self._secrets.sort(key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        """Replace the registered secrets in a string, and the string if it is a key."""
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        if _EPHEMERAL_KEY.fullmatch(value):
+            return EPHEMERAL_PLACEHOLDER
+        if _API_KEY.fullmatch(value):
+            return REDACTED
+        return value
+
+    def binary(self, value: bytes) -> bytes:
+        """Replace the registered secrets in a binary frame."""
+        for secret in self._secrets:
+            encoded = secret.encode()
+            if encoded in value:
+                value = value.replace(encoded, REDACTED.encode())
+        return value
+
+    def value(self, data: Any) -> Any:
+        """Return a redacted copy of a JSON value (an event, an HTTP error body...)."""
+        if isinstance(data, str):
+            return self.text(data)
+        if isinstance(data, list):
+            return [self.value(item) for item in data]
+        if isinstance(data, dict):
+            out = {}
+            for key, item in data.items():
+                if key == "client_secret":
+                    out[key] = self._client_secret(item)
+                else:
+                    out[key] = self.value(item)
+            return out
+        return data
+
+    def _client_secret(self, item: Any) -> Any:
+        # POST /v1/realtime/client_secrets answers {"value": "ek_...", "expires_at": ...};
+        # older shapes nest it as {"client_secret": {"value": ...}} or give it as a string.
+        if isinstance(item, str):
+            return EPHEMERAL_PLACEHOLDER
+        if isinstance(item, dict):
+            return {
+                key: EPHEMERAL_PLACEHOLDER
+                if key == "value" and isinstance(value, str)
+                else self.value(value)
+                for key, value in item.items()
+            }
+        return self.value(item)
+
+
+def find_leaks(text: str, secrets: Iterable[str] = ()) -> list[str]:
+    """The leak guard: find credentials in serialized text, without showing them.
+
+    Args:
+        text: the serialized cassette (or anything about to be written).
+        secrets: exact values that must not appear (the real key, the client's key).
+            Values shorter than :data:`MIN_SECRET_LENGTH` are ignored.
+
+    Returns:
+        One line per finding, ``line N: what (masked prefix)``, in text order;
+        empty when the text is clean.
+    """
+    found: dict[int, str] = {}  # offset -> what; one finding per place
+    for pattern, what in _SHAPES:
+        for match in pattern.finditer(text):
+            token = match.group(match.lastindex or 0)
+            if token == REDACTED:
+                continue
+            shown = mask(token) if match.lastindex else mask(match.group(0))
+            found[match.start()] = f"{what} ({'Bearer ' if match.lastindex else ''}{shown})"
+    for secret in {value.strip() for value in secrets}:
+        if len(secret) < MIN_SECRET_LENGTH:
+            continue
+        start = text.find(secret)
+        while start >= 0:
+            # The exact value says more than its shape (it is a key in use), so it wins.
+            found[start] = f"a secret in use ({mask(secret)})"
+            start = text.find(secret, start + 1)
+    return [
+        f"line {text.count(chr(10), 0, offset) + 1}: {what}"
+        for offset, what in sorted(found.items())
+    ]

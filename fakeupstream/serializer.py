@@ -6,6 +6,11 @@ constructed from a tag (``!!python/object`` and friends are refused, not
 executed), duplicate and unknown keys are caught, and every error names the
 line and column it is about. Dumping is stable: keys keep their order, delays
 are rounded to microseconds, so load → dump → load gives the same cassette.
+
+Large base64 audio may live in sidecar files next to the cassette
+(:mod:`.sidecar`): a dump given a :class:`~fakeupstream.sidecar.SidecarSink`
+writes references instead, and loading resolves them (checking each digest),
+so the in-memory cassette is the same either way.
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ from .cassette import (
     is_sendable_close_code,
 )
 from .exceptions import CassetteError
+from .sidecar import (
+    SidecarProblem,
+    SidecarSink,
+    is_reference,
+    resolve_reference,
+    write_sidecars,
+)
 
 __all__ = ["dump_cassette", "dumps_cassette", "load_cassette", "loads_cassette"]
 
@@ -56,6 +68,7 @@ class _Reader:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self.base = None if path is None else path.parent  # sidecars are relative to it
         self._scalars = yaml.constructor.SafeConstructor()
 
     # -- errors ---------------------------------------------------------------------------
@@ -146,6 +159,11 @@ class _Reader:
                 if key in obj:
                     self.fail(key_node, f"duplicate key {key!r}")
                 obj[key] = self.json(value_node)
+            if is_reference(obj):
+                try:
+                    return resolve_reference(obj, self.base)
+                except SidecarProblem as exc:
+                    self.fail(node, str(exc))
             return obj
         if isinstance(node, SequenceNode):
             if node.tag != _TAG + "seq":
@@ -480,7 +498,7 @@ def load_cassette(path: Path | str) -> Cassette:
 # -- dumping ------------------------------------------------------------------------------
 
 
-def _step_data(step: Step) -> dict[str, Any]:
+def _step_data(step: Step, sidecars: SidecarSink | None = None) -> dict[str, Any]:
     out: dict[str, Any]
     if isinstance(step, CloseStep):
         out = {"close": {"code": step.code, "reason": step.reason}}
@@ -488,6 +506,8 @@ def _step_data(step: Step) -> dict[str, Any]:
         kind = step.direction.value
         if isinstance(step.data, bytes):
             out = {f"{kind}_binary": base64.b64encode(step.data).decode("ascii")}
+        elif isinstance(step.data, dict) and sidecars is not None:
+            out = {kind: sidecars.event(step.direction, step.data)}
         else:
             out = {kind: step.data}
         if step.match is not None:
@@ -514,7 +534,7 @@ def _condition_data(when: Condition) -> dict[str, Any]:
     return out
 
 
-def _cassette_data(cassette: Cassette) -> dict[str, Any]:
+def _cassette_data(cassette: Cassette, sidecars: SidecarSink | None) -> dict[str, Any]:
     data: dict[str, Any] = {"version": cassette.version}
     if cassette.description:
         data["description"] = cassette.description
@@ -533,7 +553,7 @@ def _cassette_data(cassette: Cassette) -> dict[str, Any]:
         data["recorded"] = recorded
     if cassette.match is not MatchMode.TYPE:
         data["match"] = cassette.match.value
-    episodes = [_episode_data(episode) for episode in cassette.episodes]
+    episodes = [_episode_data(episode, sidecars) for episode in cassette.episodes]
     if len(episodes) == 1:
         data.update(episodes[0])
     else:
@@ -541,7 +561,7 @@ def _cassette_data(cassette: Cassette) -> dict[str, Any]:
     return data
 
 
-def _episode_data(episode: Episode) -> dict[str, Any]:
+def _episode_data(episode: Episode, sidecars: SidecarSink | None) -> dict[str, Any]:
     data: dict[str, Any] = {}
     handshake: dict[str, Any] = {}
     exp = episode.handshake.expect
@@ -574,14 +594,21 @@ def _episode_data(episode: Episode) -> dict[str, Any]:
         handshake["rules"] = rules
     if handshake:
         data["handshake"] = handshake
-    data["timeline"] = [_step_data(step) for step in episode.timeline]
+    data["timeline"] = [_step_data(step, sidecars) for step in episode.timeline]
     return data
 
 
-def dumps_cassette(cassette: Cassette) -> str:
-    """Serialize a cassette as stable, diff-friendly YAML."""
+def dumps_cassette(cassette: Cassette, *, sidecars: SidecarSink | None = None) -> str:
+    """Serialize a cassette as stable, diff-friendly YAML.
+
+    Args:
+        cassette: what to serialize.
+        sidecars: when given, large audio payloads are collected into it and the
+            text holds references to them; write its ``files`` next to the cassette
+            (:func:`~fakeupstream.sidecar.write_sidecars`) before the text.
+    """
     text: str = yaml.dump(
-        _cassette_data(cassette),
+        _cassette_data(cassette, sidecars),
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
@@ -592,11 +619,22 @@ def dumps_cassette(cassette: Cassette) -> str:
 
 
 def dump_cassette(
-    cassette: Cassette, path: Path | str, writer: Callable[[Path, str], None] | None = None
+    cassette: Cassette,
+    path: Path | str,
+    writer: Callable[[Path, str], None] | None = None,
+    *,
+    sidecar_threshold: int | None = None,
 ) -> None:
-    """Write ``cassette`` to ``path`` (through ``writer``, e.g. an atomic writer)."""
-    text = dumps_cassette(cassette)
+    """Write ``cassette`` to ``path`` (through ``writer``, e.g. an atomic writer).
+
+    With ``sidecar_threshold``, audio payloads longer than that many characters go
+    to sidecar files in ``<path's directory>/<stem>.sidecar/``, written first.
+    """
     target = Path(path)
+    sink = None if sidecar_threshold is None else SidecarSink(target.stem, sidecar_threshold)
+    text = dumps_cassette(cassette, sidecars=sink)
+    if sink is not None:
+        write_sidecars(target.parent, sink.files.values())
     if writer is None:
         target.write_text(text, encoding="utf-8")
     else:

@@ -7,6 +7,8 @@ following the pattern :meth:`websockets.asyncio.server.Server.wrap` documents.
 (``websockets`` itself only parses ``GET`` requests, and the admin API takes a
 ``POST``.) The handshake decision and the replay itself are sans-I/O
 (:mod:`.handshake`, :mod:`.replay`); this module only moves bytes and time.
+With a :class:`~fakeupstream.recorder.RecordingConfig`, the connections whose
+cassette is to be recorded are handed to :mod:`.recorder` instead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,6 +40,7 @@ from .ga import EventIds
 from .handshake import Answer, Refuse, UpgradeRequest, decide, route
 from .library import CassetteLibrary
 from .logs import RedactSecrets
+from .recorder import Recorder, RecordingConfig
 from .redaction import redact_target
 from .replay import Close, ReplaySession
 from .report import ConnectionReport, Mismatch
@@ -72,6 +75,9 @@ class FakeUpstream:
         host: the address to bind; loopback by default.
         port: the port; 0 picks a free one.
         match: overrides every cassette's default matcher when given.
+        recording: record instead of replaying the cassettes its mode says
+            (see :mod:`fakeupstream.recordmode`); a cassette to be recorded need
+            not exist yet.
     """
 
     def __init__(
@@ -83,11 +89,20 @@ class FakeUpstream:
         host: str = "127.0.0.1",
         port: int = 0,
         match: MatchMode | None = None,
+        recording: RecordingConfig | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError(f"speed must be zero or more, got {speed}")
         self.library = CassetteLibrary(cassette_dir)
-        if cassette is not None:
+        self.errors: list[BaseException] = []
+        """Unexpected exceptions raised while serving (bugs, not bad input), and
+        recordings that could not be saved."""
+        self._recorder: Recorder | None = None
+        if recording is not None:
+            self._recorder = Recorder(
+                recording, self.library, self.errors, enter=self._enter, leave=self._leave
+            )
+        if cassette is not None and not self._records(cassette):
             self.library.load(cassette)  # fail now, not on the first connection
         self.speed = speed
         self.match = match
@@ -106,8 +121,6 @@ class FakeUpstream:
         self._server: Server | None = None
         self._listener: asyncio.Server | None = None
         self.port = port
-        self.errors: list[BaseException] = []
-        """Unexpected exceptions raised while serving (bugs, not bad input)."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -120,7 +133,9 @@ class FakeUpstream:
             process_request=self._process_request,
             process_response=self._process_response,
             server_header=None,
-            open_timeout=_HEAD_TIMEOUT,
+            # The handshake includes the upstream's when recording: leave it room.
+            open_timeout=_HEAD_TIMEOUT
+            + (self._recorder.config.connect_timeout if self._recorder else 0),
             logger=logger,
         )
         loop = asyncio.get_running_loop()
@@ -138,8 +153,12 @@ class FakeUpstream:
         server, self._server, self._listener = self._server, None, None
         for door in list(self._front_doors):
             door.abort()
+        if self._recorder is not None:
+            self._recorder.cancel_connecting()
         server.close()
         await server.wait_closed()
+        if self._recorder is not None:
+            await self._recorder.aclose()
 
     async def __aenter__(self) -> FakeUpstream:
         await self.start()
@@ -181,7 +200,7 @@ class FakeUpstream:
             CassetteNotFound: no such cassette.
             CassetteError: the cassette is malformed.
         """
-        if name is not None:
+        if name is not None and not self._records(name):
             self.library.load(name)
         self._current = name if name is not None else self._default
 
@@ -205,13 +224,23 @@ class FakeUpstream:
                 listing.append((name, f"<invalid: {exc}>"))
         return listing
 
+    @property
+    def recording(self) -> RecordingConfig | None:
+        """How this server records, or ``None`` when it only replays."""
+        return None if self._recorder is None else self._recorder.config
+
+    def _records(self, name: str) -> bool:
+        return self._recorder is not None and self._recorder.wants(name)
+
     async def wait_idle(self) -> None:
         """Wait until no connection is being served (bound it with ``asyncio.timeout``)."""
         await self._idle.wait()
 
     # -- the handshake --------------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response | None] | None:
         subprotocols = [
             item.strip()
             for value in request.headers.get_all("Sec-WebSocket-Protocol")
@@ -245,6 +274,8 @@ class FakeUpstream:
                     available=self.library.names(),
                 ),
             )
+        if self._recorder is not None and self._recorder.wants(name):
+            return self._recorder.open(connection, upgrade.with_path(where.path), name, report)
         try:
             cassette = self.library.load(name)
         except CassetteNotFound as exc:
@@ -303,6 +334,17 @@ class FakeUpstream:
     # -- the session ----------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        relay = None if self._recorder is None else self._recorder.take(ws)
+        if relay is not None:
+            assert self._recorder is not None
+            try:
+                await self._recorder.relay(ws, relay)
+            except Exception as exc:  # a bug: report it, never leave the client hanging
+                logger.exception("connection %d failed while recording", relay.report.id)
+                self.errors.append(exc)
+                with contextlib.suppress(Exception):
+                    await ws.close(1011, "fakeupstream internal error")
+            return
         plan = self._plans.pop(ws, None)
         if plan is None:  # pragma: no cover - process_request always leaves a plan
             await ws.close(1011, "fakeupstream: no plan for this connection")

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .cassette import MatchMode
+from .recorder import RecordingConfig
 from .report import ConnectionReport
 from .server import FakeUpstream
 
@@ -42,9 +43,16 @@ class ThreadedFakeUpstream:
         host: str = "127.0.0.1",
         port: int = 0,
         match: MatchMode | None = None,
+        recording: RecordingConfig | None = None,
     ) -> None:
         self._server = FakeUpstream(
-            cassette_dir, cassette, speed=speed, host=host, port=port, match=match
+            cassette_dir,
+            cassette,
+            speed=speed,
+            host=host,
+            port=port,
+            match=match,
+            recording=recording,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -153,6 +161,11 @@ class ThreadedFakeUpstream:
     def use(self, name: str | None) -> None:
         """Set the cassette for the next connections (see :meth:`FakeUpstream.use`)."""
         self._call(lambda: self._server.use(name))
+
+    @property
+    def recording(self) -> RecordingConfig | None:
+        """How the server records, or ``None`` when it only replays."""
+        return self._server.recording
 
     def current_cassette(self) -> str | None:
         """The cassette for connections that do not name one."""

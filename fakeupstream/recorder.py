@@ -1,0 +1,563 @@
+"""The recording relay: the fake server's connections passed on to the real API, and saved.
+
+When a connection's cassette is to be recorded (:mod:`.recordmode`), the
+server hands it here instead of replaying. The upstream connection is opened
+in ``process_request``, **before** the client's upgrade is accepted, so an
+upstream refusal reaches the client as that HTTP status and body (and is
+recorded), and an unreachable upstream is an honest HTTP 502 rather than a 101
+followed by a dropped socket. Then two pumps relay frames both ways, feeding a
+sans-I/O :class:`~fakeupstream.recording.RecordingSession`; closes are passed
+on like a gateway does (the client gets the upstream's code and reason). When
+the connection ends, however it ends, the episode is saved through a
+:class:`~fakeupstream.writer.CassetteWriter` (lock, leak guard, atomic write).
+
+What goes upstream: the ``Authorization`` of the real key, the client's query
+without key-bearing parameters, the client's headers except hop-by-hop,
+WebSocket, ``Host`` and credential headers (so a gateway that sends
+``OpenAI-Beta`` is recorded being rejected, faithfully), and the client's
+subprotocols except ``openai-insecure-api-key.*``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.connection import Connection
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.http11 import Response
+from websockets.typing import Subprotocol
+
+from .cassette import Direction
+from .exceptions import RecordError
+from .handshake import REALTIME_PATH, UpgradeRequest
+from .library import CassetteLibrary, valid_name
+from .recording import BeforeRecord, RecordingSession, forwardable_close
+from .recordmode import RecordMode, save_action, should_record
+from .redaction import KEY_SUBPROTOCOL, Redactor, is_secret_header, is_secret_param, redact_url
+from .report import ConnectionReport
+from .sidecar import DEFAULT_THRESHOLD
+from .writer import CassetteWriter, SavedCassette
+
+__all__ = [
+    "API_KEY_ENV",
+    "DEFAULT_UPSTREAM",
+    "Recorder",
+    "RecordingConfig",
+    "upstream_headers",
+    "upstream_subprotocols",
+    "upstream_url",
+]
+
+logger = logging.getLogger("fakeupstream")
+
+DEFAULT_UPSTREAM = "wss://api.openai.com/v1/realtime"
+API_KEY_ENV = "OPENAI_API_KEY"
+
+# Never forwarded: the hop's own framing, the WebSocket handshake (the client
+# library makes its own), and credentials (the recorder authenticates itself).
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "authorization",
+        "cookie",
+    }
+)
+# Upstream refusal headers worth passing to the client (not recorded: see RecordingSession).
+_PASSTHROUGH = ("Content-Type", "Retry-After", "WWW-Authenticate")
+
+
+@dataclass(frozen=True)
+class RecordingConfig:
+    """How a :class:`~fakeupstream.server.FakeUpstream` records.
+
+    Attributes:
+        mode: which cassettes are recorded (see :mod:`fakeupstream.recordmode`).
+        api_key: the real key, sent upstream as ``Authorization: Bearer``; never
+            written anywhere (``repr`` hides it).
+        upstream: the realtime URL to record against. ``http(s)://`` is read as
+            ``ws(s)://``; a URL whose path does not end in ``/realtime`` gets
+            ``/v1/realtime`` appended (so a base URL works too).
+        before_record: hooks run on every frame before redaction; see
+            :data:`~fakeupstream.recording.BeforeRecord`.
+        secrets: more values that must never reach a cassette.
+        connect_timeout: seconds to wait for the upstream's handshake.
+        sidecar_threshold: audio payloads longer than this go to sidecar files
+            (``None``: keep them in the YAML).
+        on_saved: called (on the server's loop) after each connection is saved.
+        on_error: called when a connection could not be saved (e.g. the leak guard
+            refused it); the error is also kept in ``FakeUpstream.errors``.
+    """
+
+    mode: RecordMode
+    api_key: str = field(repr=False)
+    upstream: str = DEFAULT_UPSTREAM
+    before_record: tuple[BeforeRecord, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    connect_timeout: float = 10.0
+    sidecar_threshold: int | None = DEFAULT_THRESHOLD
+    on_saved: Callable[[SavedCassette], None] | None = None
+    on_error: Callable[[RecordError], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.api_key.strip():
+            raise RecordError(_missing_key())
+        scheme = urlsplit(self.upstream).scheme
+        if scheme not in ("ws", "wss", "http", "https"):
+            raise RecordError(
+                f"cannot record against {redact_url(self.upstream)!r}: expected a "
+                "ws://, wss://, http:// or https:// URL"
+            )
+        if not self.connect_timeout > 0:
+            raise RecordError(f"connect_timeout must be positive, got {self.connect_timeout}")
+
+    @classmethod
+    def from_env(
+        cls, mode: RecordMode, *, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> RecordingConfig:
+        """Build a config with the key from ``OPENAI_API_KEY``.
+
+        Args:
+            mode: the record mode.
+            environ: where to read the key (``os.environ`` by default).
+            options: the other attributes.
+
+        Raises:
+            RecordError: the variable is not set (the message says how to set it).
+        """
+        key = (os.environ if environ is None else environ).get(API_KEY_ENV, "").strip()
+        if not key:
+            raise RecordError(_missing_key())
+        return cls(mode=mode, api_key=key, **options)
+
+    @property
+    def upstream_base(self) -> str:
+        """The realtime WebSocket URL recorded against, without any query."""
+        return upstream_url(self.upstream, ())
+
+
+def _missing_key() -> str:
+    return (
+        f"{API_KEY_ENV} is not set: recording needs a real key "
+        f"(export {API_KEY_ENV}=sk-...; it is only sent upstream, never written to a cassette)"
+    )
+
+
+def upstream_url(base: str, query: Sequence[tuple[str, str]]) -> str:
+    """The upstream URL for a client's query (key-bearing parameters left out)."""
+    parts = urlsplit(base)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/realtime"):
+        path += REALTIME_PATH
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    pairs += [(name, value) for name, value in query if not is_secret_param(name)]
+    return urlunsplit((scheme, parts.netloc, path, urlencode(pairs, safe="/:"), ""))
+
+
+def upstream_headers(request: UpgradeRequest, api_key: str) -> list[tuple[str, str]]:
+    """The headers sent upstream: the real key, then the client's that are safe to pass on."""
+    headers = [("Authorization", f"Bearer {api_key}")]
+    headers += [
+        (name, value)
+        for name, value in request.headers
+        if name.lower() not in _NOT_FORWARDED
+        and not name.lower().startswith("sec-websocket-")
+        and not is_secret_header(name)
+    ]
+    return headers
+
+
+def upstream_subprotocols(request: UpgradeRequest) -> list[Subprotocol]:
+    """The client's subprotocols, without the one carrying a key."""
+    return [
+        Subprotocol(protocol)
+        for protocol in request.subprotocols
+        if not protocol.startswith(KEY_SUBPROTOCOL)
+    ]
+
+
+class _NoRedirectConnect(connect):
+    """``connect`` that reports a redirect instead of following it.
+
+    ``websockets`` follows redirects, even to another host, and would send the
+    real key there: the redirect goes back to the client as the upstream's answer.
+    """
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        """Never follow: hand back the original error."""
+        return exc
+
+
+@dataclass(eq=False)
+class _Relay:
+    """A recorded connection: opened upstream, waiting for (or in) the relay."""
+
+    name: str
+    session: RecordingSession
+    report: ConnectionReport
+    previous: asyncio.Future[None] | None
+    saved: asyncio.Future[None]
+    upstream: ClientConnection | None = None
+    # When the upstream answered: `recorded.at`, the anchor that replay shifts
+    # `expires_at` / `created_at` from, is the start of the session, not its end.
+    started: datetime | None = None
+
+
+class Recorder:
+    """Records the connections of one :class:`~fakeupstream.server.FakeUpstream`.
+
+    Args:
+        config: how to record.
+        library: the server's cassettes (recordings are written into its directory).
+        errors: the server's list of errors; failed saves are appended to it.
+        enter: called when a relayed connection starts (the server counts them).
+        leave: called when it is over.
+    """
+
+    def __init__(
+        self,
+        config: RecordingConfig,
+        library: CassetteLibrary,
+        errors: list[BaseException],
+        *,
+        enter: Callable[[], None],
+        leave: Callable[[], None],
+    ) -> None:
+        self.config = config
+        self.library = library
+        self.writer = CassetteWriter(library.directory, sidecar_threshold=config.sidecar_threshold)
+        self._errors = errors
+        self._enter = enter
+        self._leave = leave
+        self._decisions: dict[str, bool] = {}
+        self._saved: set[str] = set()  # cassettes saved at least once in this run
+        self._last_save: dict[str, asyncio.Future[None]] = {}
+        self._pending: dict[ServerConnection, _Relay] = {}
+        self._connecting: set[asyncio.Task[ClientConnection]] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    def wants(self, name: str) -> bool:
+        """Tell whether connections to cassette ``name`` are recorded (else replayed).
+
+        Decided the first time the server needs the cassette in this run, from
+        whether its file existed then, and kept for the rest of the run.
+        """
+        decided = self._decisions.get(name)
+        if decided is None:
+            decided = valid_name(name) and should_record(
+                self.config.mode, self.library.exists(name)
+            )
+            self._decisions[name] = decided
+        return decided
+
+    # -- the handshake --------------------------------------------------------------------
+
+    async def open(
+        self,
+        connection: ServerConnection,
+        request: UpgradeRequest,
+        name: str,
+        report: ConnectionReport,
+    ) -> Response | None:
+        """Open the upstream for a client's upgrade request (``process_request``).
+
+        Returns:
+            ``None`` when the upstream accepted (the connection then goes to
+            :meth:`relay`), or the HTTP response for the client: the upstream's
+            refusal (recorded), 502 (unreachable), 504 (too slow) or 503 (stopping).
+        """
+        loop = asyncio.get_running_loop()
+        session = RecordingSession(
+            request,
+            redactor=Redactor((self.config.api_key, *self.config.secrets)),
+            before_record=self.config.before_record,
+        )
+        # Saves of one cassette happen in the order its connections opened, so
+        # episodes replay in that order even when a later connection ends first.
+        relay = _Relay(name, session, report, self._last_save.get(name), saved=loop.create_future())
+        self._last_save[name] = relay.saved
+        url = upstream_url(self.config.upstream, request.query)
+        report.outcome = "recording"
+        try:
+            relay.upstream = await self._connect(url, request)
+            relay.started = datetime.now(UTC)
+        except InvalidStatus as exc:
+            return await self._refused(relay, exc)
+        except asyncio.CancelledError:
+            relay.saved.set_result(None)
+            report.outcome, report.finished = "refused", True
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # our own handshake is being cancelled: let it go
+            return _error_response(503, "shutting_down", "fakeupstream is shutting down")
+        except Exception as exc:
+            relay.saved.set_result(None)
+            report.outcome, report.finished = "refused", True
+            logger.warning("recording %r: upstream %s failed: %s", name, redact_url(url), exc)
+            if isinstance(exc, TimeoutError):
+                return _error_response(
+                    504,
+                    "upstream_timeout",
+                    f"the upstream did not complete the WebSocket handshake within "
+                    f"{self.config.connect_timeout:g} s",
+                )
+            return _error_response(
+                502, "upstream_unreachable", f"cannot open the upstream WebSocket: {_describe(exc)}"
+            )
+        session.accepted(loop.time())
+        self._pending[connection] = relay
+        self._enter()
+        watcher = asyncio.create_task(self._reap_if_orphaned(connection))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+        return None
+
+    async def _connect(self, url: str, request: UpgradeRequest) -> ClientConnection:
+        """Open the upstream as a task that :meth:`cancel_connecting` can cancel."""
+
+        async def open_upstream() -> ClientConnection:
+            return await _NoRedirectConnect(
+                url,
+                additional_headers=upstream_headers(request, self.config.api_key),
+                subprotocols=upstream_subprotocols(request) or None,
+                open_timeout=self.config.connect_timeout,
+                # Audio events can be megabytes; the GA SDK turns compression off too.
+                max_size=None,
+                compression=None,
+                logger=logger,
+            )
+
+        task = asyncio.create_task(open_upstream())
+        self._connecting.add(task)
+        try:
+            return await task
+        finally:
+            self._connecting.discard(task)
+
+    async def _refused(self, relay: _Relay, exc: InvalidStatus) -> Response:
+        upstream = exc.response
+        body = upstream.body or b""
+        headers = Headers()
+        for name in _PASSTHROUGH:
+            for value in upstream.headers.get_all(name):
+                headers[name] = value  # Headers.__setitem__ appends
+        if 200 <= upstream.status_code <= 599:
+            relay.session.refused(upstream.status_code, list(upstream.headers.raw_items()), body)
+            await self._save(relay)
+        else:  # pragma: no cover - websockets only raises InvalidStatus for these
+            relay.saved.set_result(None)
+        relay.report.finished = True
+        relay.report.close_reason = f"HTTP {upstream.status_code}"
+        return _response(upstream.status_code, headers, body)
+
+    def take(self, connection: ServerConnection) -> _Relay | None:
+        """The recorded connection the handler must relay, if this one is."""
+        return self._pending.pop(connection, None)
+
+    async def _reap_if_orphaned(self, connection: ServerConnection) -> None:
+        """Close the upstream if the client's handshake failed after it was opened."""
+        await connection.wait_closed()
+        relay = self._pending.pop(connection, None)
+        if relay is None:
+            return
+        if relay.upstream is not None:
+            await relay.upstream.close(1001, "client went away")
+        relay.report.outcome, relay.report.finished = "refused", True
+        relay.saved.set_result(None)
+        self._leave()
+
+    # -- the session ----------------------------------------------------------------------
+
+    async def relay(self, client: ServerConnection, relay: _Relay) -> None:
+        """Relay frames both ways until one side closes, then save the episode."""
+        assert relay.upstream is not None
+        loop = asyncio.get_running_loop()
+        session = relay.session
+        try:
+            await _relay(client, relay.upstream, session, loop)
+        finally:
+            try:
+                # Normally a no-op (the relay closed it); after an error it keeps the
+                # upstream socket from outliving the session.
+                with contextlib.suppress(Exception):
+                    await relay.upstream.close(1011, "fakeupstream error")
+                if not session.closed:
+                    session.ended(Direction.CLIENT, None, None, loop.time())
+                await self._save(relay)
+            finally:
+                self._leave()
+
+    async def _save(self, relay: _Relay) -> None:
+        name, session, report = relay.name, relay.session, relay.report
+        try:
+            if relay.previous is not None:
+                await asyncio.wait({relay.previous})  # wait, but never cancel it
+            if session.error is not None:
+                # Not chained: the hook's traceback holds unredacted frames in its locals.
+                raise RecordError(
+                    f"a before_record hook failed ({session.error!r}): the connection to "
+                    f"cassette {name!r} was not saved"
+                ) from None
+            action = save_action(self.config.mode, first_save_of_run=name not in self._saved)
+            saved = await asyncio.to_thread(
+                self.writer.save,
+                name,
+                session.episode(),
+                action=action,
+                upstream=self.config.upstream_base,
+                model=session.model,
+                secrets=session.redactor.secrets,
+                now=relay.started,
+            )
+        except RecordError as exc:
+            self._failed(report, exc)
+        except Exception as exc:  # a bug: report it like one
+            logger.exception("recording %r: saving failed", name)
+            self._failed(report, RecordError(f"saving cassette {name!r} failed: {exc!r}"))
+        else:
+            self._saved.add(name)
+            report.outcome = "recorded"
+            report.total = report.played = session.frames
+            logger.info(
+                "recorded %s (frames: %d, connections: %d)",
+                saved.path,
+                saved.frames,
+                saved.connections,
+            )
+            if self.config.on_saved is not None:
+                self.config.on_saved(saved)
+        finally:
+            if not relay.saved.done():
+                relay.saved.set_result(None)
+
+    def _failed(self, report: ConnectionReport, exc: RecordError) -> None:
+        logger.error("%s", exc)
+        # Kept without its traceback: pytest prints the arguments of every frame of a
+        # traceback, and the writer's are the episode with whatever the guard found.
+        exc = exc.with_traceback(None)
+        exc.__context__ = exc.__cause__ = None
+        self._errors.append(exc)
+        report.outcome = "not recorded"
+        report.protocol_errors.append(f"not recorded: {exc}")
+        if self.config.on_error is not None:
+            self.config.on_error(exc)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def cancel_connecting(self) -> None:
+        """Give up the upstream handshakes in progress (their clients get 503)."""
+        for task in self._connecting:
+            task.cancel()
+
+    async def aclose(self) -> None:
+        """Wait for the cleanup of connections whose handshake failed."""
+        if self._watchers:
+            await asyncio.gather(*self._watchers, return_exceptions=True)
+
+
+async def _pump(
+    src: Connection,
+    dst: Connection,
+    direction: Direction,
+    session: RecordingSession,
+    loop: asyncio.AbstractEventLoop,
+) -> ConnectionClosed | None:
+    """Copy frames from ``src`` to ``dst``, recording each; return ``src``'s close.
+
+    Returns ``None`` when ``dst`` closed first: the pump reading ``dst`` reports it.
+    """
+    while True:
+        try:
+            message = await src.recv()
+        except ConnectionClosed as exc:
+            return exc
+        # Recorded before it is passed on: it happened, even if the other side is gone.
+        session.frame(direction, message, loop.time())
+        try:
+            await dst.send(message)
+        except ConnectionClosed:
+            return None
+
+
+async def _relay(
+    client: Connection,
+    upstream: Connection,
+    session: RecordingSession,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # Dict order matters: when both are found closed together, the upstream's close
+    # is the one recorded and passed on (it carries the diagnosis).
+    pumps = {
+        asyncio.create_task(_pump(upstream, client, Direction.SERVER, session, loop)): (
+            Direction.SERVER,
+            client,
+        ),
+        asyncio.create_task(_pump(client, upstream, Direction.CLIENT, session, loop)): (
+            Direction.CLIENT,
+            upstream,
+        ),
+    }
+    try:
+        pending: set[asyncio.Task[ConnectionClosed | None]] = set(pumps)
+        while pending:
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task, (side, other) in pumps.items():
+                if not task.done() or (closed := task.result()) is None:
+                    continue
+                code = None if closed.rcvd is None else closed.rcvd.code
+                reason = None if closed.rcvd is None else closed.rcvd.reason
+                session.ended(side, code, reason, loop.time())
+                who = "upstream" if side is Direction.SERVER else "client"
+                await other.close(*forwardable_close(code, reason, who))
+                return
+    finally:
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+
+
+def _response(status: int, headers: Headers, body: bytes) -> Response:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:  # pragma: no cover - an unusual status from the upstream
+        phrase = "Unknown"
+    headers["Content-Length"] = str(len(body))
+    headers["Connection"] = "close"  # no reuse after a refused upgrade
+    return Response(status, phrase, headers, body)
+
+
+def _error_response(status: int, code: str, message: str) -> Response:
+    body = {"error": {"type": "upstream_error", "code": code, "message": message, "param": None}}
+    return _response(
+        status, Headers([("Content-Type", "application/json")]), json.dumps(body).encode()
+    )
+
+
+def _describe(exc: Exception) -> str:
+    """Say what failed without echoing anything the client sent."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,114 @@
+"""``fakeupstream record`` as a real process, recording from a stand-in upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fakeupstream import FakeUpstream, load_cassette
+
+from .helpers import TIMEOUT, recv_event, send_event, ws_connect
+
+KEY = "sk-SENTINEL0123456789abcdefXYZ"
+
+
+def environment(**changes: str | None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def test_record_without_a_key_says_how_to_set_it(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fakeupstream", "record", "--cassette", "x", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 6,
+        check=False,
+        cwd=tmp_path,
+        env=environment(OPENAI_API_KEY=None),
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "fakeupstream: error: OPENAI_API_KEY is not set: recording needs a real key "
+        "(export OPENAI_API_KEY=sk-...; it is only sent upstream, never written to a cassette)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_record_refuses_a_path_as_cassette_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fakeupstream.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    assert main(["record", "--cassette", "../x", "--port", "0"]) == 1
+    assert "'../x' is not a cassette name" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_record_prints_where_to_connect_and_what_it_wrote(tmp_path: Path) -> None:
+    async with FakeUpstream() as standin:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fakeupstream",
+            "record",
+            "--cassette",
+            "take",
+            "--cassette-dir",
+            str(tmp_path),
+            "--upstream",
+            standin.cassette_url("session"),
+            "--port",
+            "0",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment(OPENAI_API_KEY=KEY),
+        )
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
+            found = re.fullmatch(
+                r"recording cassette take: point your client at "
+                r"(ws://127\.0\.0\.1:\d+)/v1/realtime\?model=gpt-realtime "
+                r"\(OpenAI SDK: base_url=http://127\.0\.0\.1:\d+/v1\)\n",
+                line,
+            )
+            assert found is not None, line
+            async with ws_connect(f"{found[1]}/v1/realtime?model=gpt-realtime") as ws:
+                assert (await recv_event(ws))["type"] == "session.created"
+                await send_event(ws, {"type": "session.update", "session": {"type": "realtime"}})
+                assert (await recv_event(ws))["type"] == "session.updated"
+            line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
+            assert line == f"wrote {tmp_path / 'take.yaml'} (3 frames, 1 connection)\n"
+            # SIGTERM with a session still open: it is closed (1001) and saved first.
+            async with ws_connect(f"{found[1]}/v1/realtime?model=gpt-realtime") as ws:
+                assert (await recv_event(ws))["type"] == "session.created"
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
+            assert ws.close_code == 1001
+            assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+            line = (await process.stdout.readline()).decode()
+            assert line == f"wrote {tmp_path / 'take.yaml'} (4 frames, 2 connections)\n"
+            out, err = await process.stdout.read(), await process.stderr.read()
+            assert b"Traceback" not in err
+            assert KEY.encode() not in out + err
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    cassette = load_cassette(tmp_path / "take.yaml")
+    assert cassette.recorded.model == "gpt-realtime"
+    assert [len(episode.timeline) for episode in cassette.episodes] == [3, 1]

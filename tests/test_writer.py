@@ -1,0 +1,152 @@
+"""Saving recorded episodes: the time anchor, append and replace, sidecars, refusals."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from fakeupstream import FakeUpstream, RecordingConfig, RecordMode, load_cassette
+from fakeupstream.cassette import Direction, Episode, FrameStep
+from fakeupstream.exceptions import RecordError, SecretLeakError
+from fakeupstream.recordmode import SaveAction
+from fakeupstream.writer import CassetteWriter
+
+from .helpers import recv_event, send_event, ws_connect
+
+SERVER, CLIENT = Direction.SERVER, Direction.CLIENT
+T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+KEY = "sk-SENTINEL0123456789abcdefXYZ"
+
+
+def episode(expires_at: int = 0, tag: str = "", audio: str = "") -> Episode:
+    steps = [FrameStep(SERVER, {"type": "session.created", "session": {"expires_at": expires_at}})]
+    if tag:
+        steps.append(FrameStep(CLIENT, {"type": "session.update", "tag": tag}))
+    if audio:
+        steps.append(FrameStep(SERVER, {"type": "response.output_audio.delta", "delta": audio}))
+    return Episode(timeline=tuple(steps))
+
+
+def field(item: Episode, index: int, *keys: str) -> Any:
+    """A value inside the ``index``-th frame of an episode."""
+    value: Any = item.timeline[index].data  # type: ignore[union-attr]
+    for key in keys:
+        value = value[key]
+    return value
+
+
+def save(writer: CassetteWriter, item: Episode, action: SaveAction, **options: object) -> Path:
+    options.setdefault("upstream", "wss://api.openai.com/v1/realtime?api_key=" + KEY)
+    options.setdefault("model", "gpt-realtime")
+    return writer.save("c", item, action=action, **options).path  # type: ignore[arg-type]
+
+
+def test_recorded_at_is_the_current_utc_time(tmp_path: Path) -> None:
+    with freeze_time("2026-03-04T05:06:07Z"):
+        path = save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    recorded = load_cassette(path).recorded
+    assert recorded.at == T0
+    assert recorded.upstream == "wss://api.openai.com/v1/realtime?api_key=REDACTED"
+    assert recorded.model == "gpt-realtime"
+    assert recorded.fakeupstream
+    assert "at: '2026-03-04T05:06:07Z'" in path.read_text()
+
+
+def test_an_appended_episode_is_rebased_onto_the_files_anchor(tmp_path: Path) -> None:
+    writer = CassetteWriter(tmp_path)
+    start = int(T0.timestamp())
+    save(writer, episode(start + 3600, "old"), SaveAction.APPEND, now=T0)
+    later = T0 + timedelta(days=30)
+    path = save(writer, episode(int(later.timestamp()) + 3600, "new"), SaveAction.APPEND, now=later)
+    cassette = load_cassette(path)
+    assert cassette.recorded.at == T0
+    # Both sessions expire an hour after the (one) anchor: replay shifts them alike.
+    expiries = [field(item, 0, "session", "expires_at") for item in cassette.episodes]
+    assert expiries == [start + 3600, start + 3600]
+
+
+def test_replace_drops_old_episodes_and_their_sidecars(tmp_path: Path) -> None:
+    writer = CassetteWriter(tmp_path, sidecar_threshold=100)
+    old_audio = base64.b64encode(b"\x01" * 300).decode()
+    new_audio = base64.b64encode(b"\x02" * 300).decode()
+    save(writer, episode(tag="a", audio=old_audio), SaveAction.APPEND)
+    save(writer, episode(tag="b", audio=old_audio), SaveAction.APPEND)
+    sidecars = tmp_path / "c.sidecar"
+    assert len(list(sidecars.iterdir())) == 1  # the same audio twice: stored once
+    path = save(writer, episode(tag="c", audio=new_audio), SaveAction.REPLACE)
+    cassette = load_cassette(path)
+    assert [field(item, 1, "tag") for item in cassette.episodes] == ["c"]
+    assert len(list(sidecars.iterdir())) == 1
+    assert field(cassette.episodes[0], 2, "delta") == new_audio
+
+
+def test_append_never_overwrites_a_cassette_it_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("version: 1\ntimeline: [{bogus: 1}]\n")
+    with pytest.raises(RecordError, match=r"cannot append to .*c\.yaml: it is not a valid"):
+        save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    assert (tmp_path / "c.yaml").read_text() == "version: 1\ntimeline: [{bogus: 1}]\n"
+    save(CassetteWriter(tmp_path), episode(), SaveAction.REPLACE)  # re-recording may
+    assert len(load_cassette(tmp_path / "c.yaml").episodes) == 1
+
+
+def test_append_keeps_a_hand_written_description(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("version: 1\ndescription: Mine.\ntimeline: []\n")
+    path = save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    cassette = load_cassette(path)
+    assert cassette.description == "Mine."
+    assert len(cassette.episodes) == 2
+
+
+def test_the_guard_also_reads_the_sidecars(tmp_path: Path) -> None:
+    leaky = base64.b64encode(b"\x00" * 200 + KEY.encode() + b"\x00" * 200).decode()
+    with pytest.raises(SecretLeakError) as caught:
+        save(
+            CassetteWriter(tmp_path, sidecar_threshold=100),
+            episode(audio=leaky),
+            SaveAction.APPEND,
+            secrets=[KEY],
+        )
+    assert caught.value.findings[0].startswith("c.sidecar/")
+    assert caught.value.findings[0].endswith(": a secret in use (sk-SE…)")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".c.lock"]
+
+
+def test_a_name_that_is_not_a_cassette_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RecordError, match="not a valid cassette name"):
+        CassetteWriter(tmp_path).save(
+            "../x", episode(), action=SaveAction.APPEND, upstream="ws://x", model=None
+        )
+
+
+@pytest.mark.asyncio
+async def test_a_recording_replays_with_its_times_shifted_to_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with freeze_time("2026-03-04T05:06:07Z", real_asyncio=True):
+        async with FakeUpstream() as standin:
+            recording = RecordingConfig.from_env(
+                RecordMode.ONCE, upstream=standin.cassette_url("session")
+            )
+            async with (
+                FakeUpstream(tmp_path, recording=recording) as recorder,
+                ws_connect(f"{recorder.url}/cassettes/t/v1/realtime?model=m") as ws,
+            ):
+                live = await recv_event(ws)
+                await send_event(ws, {"type": "session.update", "session": {"type": "realtime"}})
+                await recv_event(ws)
+    assert load_cassette(tmp_path / "t.yaml").recorded.at == T0
+    assert live["session"]["expires_at"] == int(T0.timestamp()) + 3600
+    with freeze_time("2026-09-01T00:00:00Z", real_asyncio=True):
+        async with (
+            FakeUpstream(tmp_path) as replay,
+            ws_connect(f"{replay.url}/cassettes/t/v1/realtime?model=m") as ws,
+        ):
+            replayed = await recv_event(ws)
+    later = int(datetime(2026, 9, 1, tzinfo=UTC).timestamp())
+    assert replayed["session"]["expires_at"] == later + 3600
