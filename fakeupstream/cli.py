@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
         "--cassette", default=None, help="cassette for connections that do not name one"
     )
     serve.add_argument(
+        "--fresh-ids",
+        action="store_true",
+        help="replace recorded ids (sess_, resp_, item_, ...) by fresh ones per connection",
+    )
+    serve.add_argument(
         "--speed",
         type=_speed,
         default=0.0,
@@ -165,7 +170,12 @@ def _serve(args: argparse.Namespace) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     fake = FakeUpstream(
-        args.cassette_dir, args.cassette, speed=args.speed, host=args.host, port=args.port
+        args.cassette_dir,
+        args.cassette,
+        speed=args.speed,
+        host=args.host,
+        port=args.port,
+        fresh_ids=args.fresh_ids,
     )
 
     async def run() -> None:

@@ -10,9 +10,9 @@ Fixtures:
     ``fakeupstream_server`` (session scope): the same server, started once per
         session (once per xdist worker) on its own thread, so sync tests that call
         ``asyncio.run`` and async tests on any loop can both use it.
-    ``fakeupstream_cassette_dir``, ``fakeupstream_speed`` and
-        ``fakeupstream_record_mode`` (session scope): override points, defaulting to
-        the command-line options below.
+    ``fakeupstream_cassette_dir``, ``fakeupstream_speed``, ``fakeupstream_fresh_ids``
+        and ``fakeupstream_record_mode`` (session scope): override points, defaulting
+        to the command-line options below.
     ``fakeupstream_recording`` (session scope, ``RecordingConfig | None``): how the
         server records; ``None`` in mode ``none``. Override it in a ``conftest.py`` to
         add ``before_record`` hooks or secrets; the override can ask for the original
@@ -25,6 +25,8 @@ Options (command line, then ini, then default; one rule for all of them):
     ``--cassette-dir DIR`` / ``fakeupstream_cassette_dir``: the cassettes (default: the
         bundled ones). A relative ini path is relative to the rootdir.
     ``--fakeupstream-speed X`` / ``fakeupstream_speed``: delay scale (default 0).
+    ``--fakeupstream-fresh-ids`` / ``fakeupstream_fresh_ids``: replace recorded ids by
+        fresh ones per connection (default: ids as recorded).
     ``--record-mode MODE`` / ``fakeupstream_record_mode``: ``none`` (default: replay
         only, a missing cassette fails the test and says how to record it), ``once``
         (record missing cassettes), ``new_episodes`` (append every connection to its
@@ -57,6 +59,7 @@ from .threaded import ThreadedFakeUpstream
 __all__ = [
     "fakeupstream",
     "fakeupstream_cassette_dir",
+    "fakeupstream_fresh_ids",
     "fakeupstream_record_mode",
     "fakeupstream_recording",
     "fakeupstream_server",
@@ -101,6 +104,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("fakeupstream_cassette_dir", "directory of realtime cassettes", default="")
     parser.addini("fakeupstream_speed", "delay scale for realtime cassette replay", default="0")
+    group.addoption(
+        "--fakeupstream-fresh-ids",
+        dest="fakeupstream_fresh_ids",
+        action="store_true",
+        default=None,
+        help="replace recorded ids by fresh ones per connection",
+    )
+    parser.addini(
+        "fakeupstream_fresh_ids", "fresh ids per replayed connection", type="bool", default=False
+    )
     parser.addini("fakeupstream_record_mode", f"realtime record mode: {modes}", default="")
     parser.addini("fakeupstream_record_upstream", "realtime URL to record against", default="")
 
@@ -182,6 +195,15 @@ def fakeupstream_speed(pytestconfig: pytest.Config) -> float:
 
 
 @pytest.fixture(scope="session")
+def fakeupstream_fresh_ids(pytestconfig: pytest.Config) -> bool:
+    """Session scope, ``bool``: replace recorded ids by fresh ones per connection (default no)."""
+    option = pytestconfig.getoption("fakeupstream_fresh_ids")
+    return (
+        bool(option) if option is not None else bool(pytestconfig.getini("fakeupstream_fresh_ids"))
+    )
+
+
+@pytest.fixture(scope="session")
 def fakeupstream_record_mode(pytestconfig: pytest.Config) -> RecordMode:
     """Session scope, :class:`RecordMode`: when to record (default ``none``: replay only)."""
     return _resolve_record_mode(pytestconfig)
@@ -227,6 +249,7 @@ def fakeupstream_server(
     fakeupstream_cassette_dir: Path | None,
     fakeupstream_speed: float,
     fakeupstream_recording: RecordingConfig | None,
+    fakeupstream_fresh_ids: bool,
 ) -> Iterator[ThreadedFakeUpstream]:
     """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker.
 
@@ -237,7 +260,10 @@ def fakeupstream_server(
             f"fakeupstream: cassette directory {fakeupstream_cassette_dir} does not exist"
         )
     server = ThreadedFakeUpstream(
-        fakeupstream_cassette_dir, speed=fakeupstream_speed, recording=fakeupstream_recording
+        fakeupstream_cassette_dir,
+        speed=fakeupstream_speed,
+        recording=fakeupstream_recording,
+        fresh_ids=fakeupstream_fresh_ids,
     )
     server.start()
     try:

@@ -71,8 +71,10 @@ class ConnectionReport:
     """Everything the fake knows about one connection.
 
     ``outcome`` is ``replayed`` (the timeline ran), ``answered`` (a handshake rule or
-    the GA emulation answered with an error and a close; ``answered_by`` says which)
-    or ``refused`` (an HTTP status instead of the upgrade).
+    the GA emulation answered with an error and a close; ``answered_by`` says which),
+    ``refused`` (an HTTP status instead of the upgrade), or, when recording,
+    ``recording`` (still relaying), ``recorded`` (saved) or ``not recorded`` (the
+    save failed: see the server's errors).
     """
 
     id: int

@@ -38,6 +38,7 @@ from .cassette import Cassette, MatchMode, Step
 from .exceptions import CassetteError, CassetteNotFound
 from .ga import EventIds
 from .handshake import Answer, Refuse, UpgradeRequest, decide, route
+from .ids import IdRewriter
 from .library import CassetteLibrary
 from .logs import RedactSecrets
 from .recorder import Recorder, RecordingConfig
@@ -78,6 +79,7 @@ class FakeUpstream:
         recording: record instead of replaying the cassettes its mode says
             (see :mod:`fakeupstream.recordmode`); a cassette to be recorded need
             not exist yet.
+        fresh_ids: replace recorded ids by fresh ones per connection (see :mod:`.ids`).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class FakeUpstream:
         port: int = 0,
         match: MatchMode | None = None,
         recording: RecordingConfig | None = None,
+        fresh_ids: bool = False,
     ) -> None:
         if speed < 0:
             raise ValueError(f"speed must be zero or more, got {speed}")
@@ -105,6 +108,7 @@ class FakeUpstream:
         if cassette is not None and not self._records(cassette):
             self.library.load(cassette)  # fail now, not on the first connection
         self.speed = speed
+        self.fresh_ids = fresh_ids
         self.match = match
         self.host = host
         self._requested_port = port
@@ -114,6 +118,7 @@ class FakeUpstream:
         self._reports: list[ConnectionReport] = []
         self._connections_by_cassette: dict[str, int] = {}
         self._plans: dict[ServerConnection, _Plan] = {}
+        self._reapers: set[asyncio.Task[None]] = set()
         self._front_doors: set[_FrontDoor] = set()
         self._busy = 0
         self._idle = asyncio.Event()
@@ -157,6 +162,8 @@ class FakeUpstream:
             self._recorder.cancel_connecting()
         server.close()
         await server.wait_closed()
+        if self._reapers:  # every connection is closed now, so they are all finishing
+            await asyncio.gather(*self._reapers, return_exceptions=True)
         if self._recorder is not None:
             await self._recorder.aclose()
 
@@ -318,6 +325,11 @@ class FakeUpstream:
                 )
         self._plans[connection] = _Plan(cassette, steps, report, ids)
         self._enter()
+        # If the connection dies between the 101 and the handler, websockets never calls
+        # the handler: this reaper releases the plan so wait_idle() does not hang.
+        reaper = asyncio.get_running_loop().create_task(self._reap_unhandled(connection))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
         return None
 
     def _process_response(
@@ -329,6 +341,14 @@ class FakeUpstream:
         if plan is not None:  # websockets refused the upgrade itself (e.g. not a WebSocket)
             plan.report.outcome, plan.report.finished = "refused", True
             plan.report.close_reason = f"HTTP {response.status_code}"
+            self._leave()
+
+    async def _reap_unhandled(self, connection: ServerConnection) -> None:
+        await connection.wait_closed()
+        plan = self._plans.pop(connection, None)
+        if plan is not None:
+            plan.report.outcome, plan.report.finished = "refused", True
+            plan.report.close_reason = "the connection ended during the handshake"
             self._leave()
 
     # -- the session ----------------------------------------------------------------------
@@ -363,6 +383,7 @@ class FakeUpstream:
             time_shift=shift,
             ids=plan.ids,
             cassette=plan.cassette.name,
+            fresh_ids=IdRewriter(str(report.id)) if self.fresh_ids else None,
         )
         logger.debug("connection %d: %s, cassette %r", report.id, report.path, report.cassette)
         try:

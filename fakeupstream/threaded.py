@@ -44,6 +44,7 @@ class ThreadedFakeUpstream:
         port: int = 0,
         match: MatchMode | None = None,
         recording: RecordingConfig | None = None,
+        fresh_ids: bool = False,
     ) -> None:
         self._server = FakeUpstream(
             cassette_dir,
@@ -53,6 +54,7 @@ class ThreadedFakeUpstream:
             port=port,
             match=match,
             recording=recording,
+            fresh_ids=fresh_ids,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -145,3 +145,10 @@ async def test_serve_as_a_process_prints_where_it_listens_and_stops_on_sigterm()
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def test_serve_accepts_fresh_ids() -> None:
+    from fakeupstream.cli import _parser
+
+    assert _parser().parse_args(["serve", "--fresh-ids"]).fresh_ids is True
+    assert _parser().parse_args(["serve"]).fresh_ids is False

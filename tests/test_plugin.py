@@ -230,3 +230,25 @@ def test_each_xdist_worker_gets_its_own_server(project: pytest.Pytester) -> None
     workers = {worker for worker, _ in names}
     ports = {port for _, port in names}
     assert len(workers) == len(ports) == 2
+
+
+def test_fresh_ids_from_the_ini(project: pytest.Pytester) -> None:
+    project.makeini(INI + "fakeupstream_fresh_ids = true\n")
+    project.makepyfile(
+        test_it=textwrap.dedent("""\
+        import asyncio
+        import pytest
+        from client import session_update
+
+        @pytest.mark.cassette("session")
+        def test_ids(fakeupstream):
+            url = fakeupstream.url + "/v1/realtime?model=gpt-realtime"
+            first, _ = asyncio.run(session_update(url))
+            second, _ = asyncio.run(session_update(url))
+            recorded = "sess_DAk0rJiOhnZREAl4rzfYc"
+            assert first["session"]["id"].startswith("sess_")
+            assert recorded not in (first["session"]["id"], second["session"]["id"])
+            assert first["session"]["id"] != second["session"]["id"]
+        """)
+    )
+    project.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -294,3 +294,23 @@ async def test_connections_replay_the_episodes_in_order_then_the_last_again(tmp_
         fake.reset()
         async with ws_connect(realtime(fake)) as ws:
             assert (await recv_event(ws))["n"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_connection_lost_right_after_the_upgrade_does_not_leave_the_server_busy(
+    fake: FakeUpstream,
+) -> None:
+    # Send the upgrade, see the 101, and vanish: the handler may or may not get to run.
+    host, port = fake.http_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /cassettes/session/v1/realtime?model=m HTTP/1.1\r\nHost: x\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer k\r\n\r\n"
+    )
+    await writer.drain()
+    assert (await asyncio.wait_for(reader.readline(), TIMEOUT)).startswith(b"HTTP/1.1 101")
+    writer.transport.abort()
+    await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
+    [report] = fake.reports()
+    assert report.finished
