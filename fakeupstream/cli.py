@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._version import __version__
@@ -178,25 +178,10 @@ def _serve(args: argparse.Namespace) -> int:
         fresh_ids=args.fresh_ids,
     )
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, stop.set)
-        try:
-            await fake.start()
-        except OSError as exc:
-            raise FakeUpstreamError(
-                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-            ) from None
+    def ready() -> None:
         print(f"listening on {fake.url}", flush=True)
-        try:
-            await stop.wait()
-        finally:
-            await fake.stop()
 
-    asyncio.run(run())
+    asyncio.run(_run_until_signalled(fake, ready))
     return 0
 
 
@@ -228,18 +213,7 @@ def _record(args: argparse.Namespace) -> int:
     )
     recording = should_record(mode, fake.library.exists(args.cassette))
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, stop.set)
-        try:
-            await fake.start()
-        except OSError as exc:
-            raise FakeUpstreamError(
-                f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-            ) from None
+    def ready() -> None:
         what = "recording" if recording else f"replaying (it exists; mode {mode.value})"
         print(
             f"{what} cassette {args.cassette}: point your client at "
@@ -247,13 +221,29 @@ def _record(args: argparse.Namespace) -> int:
             f"(OpenAI SDK: base_url={fake.http_url}/v1)",
             flush=True,
         )
-        try:
-            await stop.wait()
-        finally:
-            await fake.stop()
 
-    asyncio.run(run())
+    asyncio.run(_run_until_signalled(fake, ready))
     return 1 if failures else 0
+
+
+async def _run_until_signalled(fake: FakeUpstream, ready: Callable[[], None]) -> None:
+    """Start ``fake``, call ``ready``, and serve until SIGINT or SIGTERM; then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await fake.start()
+    except OSError as exc:
+        raise FakeUpstreamError(
+            f"cannot listen on {fake.host}:{fake.port}: {exc.strerror or exc}"
+        ) from None
+    ready()
+    try:
+        await stop.wait()
+    finally:
+        await fake.stop()
 
 
 def _plural(count: int, noun: str) -> str:

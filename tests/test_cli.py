@@ -152,3 +152,16 @@ def test_serve_accepts_fresh_ids() -> None:
 
     assert _parser().parse_args(["serve", "--fresh-ids"]).fresh_ids is True
     assert _parser().parse_args(["serve"]).fresh_ids is False
+
+
+def test_serve_on_a_port_in_use_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fakeupstream: error: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in err
