@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .cassette import CloseStep, Condition, Direction, Expectation, FrameStep, Handshake, Step
 from .ga import AUTH_CLOSE, MISSING_MODEL_CLOSE, EventIds, missing_auth_error, missing_model_error
+from .redaction import KEY_SUBPROTOCOL
 
 __all__ = [
     "REALTIME_PATH",
@@ -34,8 +35,6 @@ __all__ = [
 
 REALTIME_PATH = "/v1/realtime"
 _PREFIXED = re.compile(r"^/cassettes/(?P<name>[^/]+)(?P<rest>/.*)$")
-# Browsers cannot set headers, so they carry the key in a subprotocol (reference §1.4).
-_KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +169,7 @@ def has_credentials(request: UpgradeRequest) -> bool:
     if scheme.lower() in ("bearer", "basic") and credentials.strip():
         return True
     return any(
-        protocol.startswith(_KEY_SUBPROTOCOL) and len(protocol) > len(_KEY_SUBPROTOCOL)
+        protocol.startswith(KEY_SUBPROTOCOL) and len(protocol) > len(KEY_SUBPROTOCOL)
         for protocol in request.subprotocols
     )
 
