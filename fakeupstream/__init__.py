@@ -34,6 +34,7 @@ from .replay import ReplaySession
 from .report import ConnectionReport, Mismatch, Unplayed
 from .serializer import dumps_cassette, load_cassette, loads_cassette
 from .server import FakeUpstream
+from .threaded import ThreadedFakeUpstream
 
 __all__ = [
     "Cassette",
@@ -61,6 +62,7 @@ __all__ = [
     "ReplayFailure",
     "ReplaySession",
     "SecretLeakError",
+    "ThreadedFakeUpstream",
     "Unplayed",
     "UnplayedError",
     "__version__",

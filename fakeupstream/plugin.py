@@ -54,6 +54,7 @@ from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError, Reco
 from .recorder import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
 from .recordmode import RecordMode, parse_record_mode
 from .report import verify
+from .server import FakeUpstream
 from .threaded import ThreadedFakeUpstream
 
 __all__ = [
@@ -260,10 +261,12 @@ def fakeupstream_server(
             f"fakeupstream: cassette directory {fakeupstream_cassette_dir} does not exist"
         )
     server = ThreadedFakeUpstream(
-        fakeupstream_cassette_dir,
-        speed=fakeupstream_speed,
-        recording=fakeupstream_recording,
-        fresh_ids=fakeupstream_fresh_ids,
+        FakeUpstream(
+            fakeupstream_cassette_dir,
+            speed=fakeupstream_speed,
+            recording=fakeupstream_recording,
+            fresh_ids=fakeupstream_fresh_ids,
+        )
     )
     server.start()
     try:

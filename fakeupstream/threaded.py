@@ -11,11 +11,9 @@ import asyncio
 import copy
 import threading
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .cassette import MatchMode
 from .recorder import RecordingConfig
 from .report import ConnectionReport
 from .server import FakeUpstream
@@ -29,33 +27,15 @@ _CALL_TIMEOUT = 10.0
 class ThreadedFakeUpstream:
     """A fake upstream served from a background thread.
 
-    Use it as a context manager (``with ThreadedFakeUpstream() as fake: ...``) or
-    call :meth:`start` and :meth:`stop`. The arguments are those of
-    :class:`~fakeupstream.server.FakeUpstream`.
+    Build the :class:`~fakeupstream.server.FakeUpstream` as usual (its constructor
+    needs no running loop), hand it over, then use this as a context manager
+    (``with ThreadedFakeUpstream(FakeUpstream(cassette="session")) as fake: ...``) or
+    call :meth:`start` and :meth:`stop`. Without a server, it runs one with the
+    bundled cassettes.
     """
 
-    def __init__(
-        self,
-        cassette_dir: Path | str | None = None,
-        cassette: str | None = None,
-        *,
-        speed: float = 0.0,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        match: MatchMode | None = None,
-        recording: RecordingConfig | None = None,
-        fresh_ids: bool = False,
-    ) -> None:
-        self._server = FakeUpstream(
-            cassette_dir,
-            cassette,
-            speed=speed,
-            host=host,
-            port=port,
-            match=match,
-            recording=recording,
-            fresh_ids=fresh_ids,
-        )
+    def __init__(self, server: FakeUpstream | None = None) -> None:
+        self._server = server if server is not None else FakeUpstream()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
