@@ -14,6 +14,7 @@ cassette is to be recorded are handed to :mod:`.recorder` instead.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import http
 import itertools
@@ -55,6 +56,8 @@ logger.addHandler(logging.NullHandler())
 # websockets logs every header at debug level through this logger: never show a key.
 logger.addFilter(RedactSecrets())
 
+MAX_REPORTS = 10_000
+"""How many connection reports a server keeps (the oldest are dropped first)."""
 _MAX_HEAD = 64 * 1024
 _HEAD_TIMEOUT = 10.0
 # The GA API takes events up to 15 MiB (audio); leave room for the JSON around them.
@@ -115,7 +118,8 @@ class FakeUpstream:
         self._default = cassette
         self._current = cassette
         self._ids = itertools.count(1)
-        self._reports: list[ConnectionReport] = []
+        # Bounded, so a long-running `fakeupstream serve` does not grow without end.
+        self._reports: collections.deque[ConnectionReport] = collections.deque(maxlen=MAX_REPORTS)
         self._connections_by_cassette: dict[str, int] = {}
         self._plans: dict[ServerConnection, _Plan] = {}
         self._reapers: set[asyncio.Task[None]] = set()
@@ -212,7 +216,7 @@ class FakeUpstream:
         self._current = name if name is not None else self._default
 
     def reports(self) -> list[ConnectionReport]:
-        """One report per connection so far, oldest first."""
+        """One report per connection so far, oldest first (the last ``MAX_REPORTS``)."""
         return list(self._reports)
 
     def reset(self) -> None:
