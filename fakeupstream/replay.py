@@ -8,6 +8,11 @@ The one rule that makes streaming, multi-turn and mid-stream cancellation work
 with no special cases is *causality*: a server step goes out once every client
 step recorded before it has arrived and matched, and once its recorded delay
 (scaled by ``speed``) has passed since the step before it happened.
+
+Audio is the one place where a client may legitimately differ in *count*: it
+may cut the same audio into more or fewer ``input_audio_buffer.append`` chunks
+than were recorded. A run of recorded appends therefore matches any number of
+appends (one or more) in a row.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .report import ConnectionReport, Mismatch, Unplayed
 
 __all__ = ["Action", "Close", "ReplaySession", "Send"]
 
+_APPEND = "input_audio_buffer.append"
 # Integer fields holding epoch seconds that must move with the replay date.
 _TIME_FIELDS = frozenset({"expires_at", "created_at"})
 
@@ -99,6 +105,7 @@ class ReplaySession:
         self._echo: dict[str, str] = {}  # recorded client event_id -> the one actually sent
         self._wire: dict[int, str | bytes] = {}
         self._fresh_ids = fresh_ids
+        self._after_append = False  # the last client step matched was an audio append
         self.closed = False
         report.total = len(self._steps)
 
@@ -137,6 +144,16 @@ class ReplaySession:
                 invalid_json_error(self._ids.next(), "Expected a JSON object."),
             )
             return
+        if self._after_append and event.get("type") == _APPEND:
+            if expected is None or expected.event_type != _APPEND:
+                return  # more audio chunks than recorded: the same audio, cut finer
+        elif self._after_append:
+            # Fewer audio chunks than recorded: the rest of the recorded run is covered.
+            while index is not None and expected is not None and expected.event_type == _APPEND:
+                self._accept(index, expected, None, now)
+                index = self._next_client_step()
+                expected = None if index is None else self._steps[index]
+                assert expected is None or isinstance(expected, FrameStep)
         mode = self._mode(expected)
         if expected is not None:
             assert isinstance(expected.data, dict)
@@ -173,6 +190,7 @@ class ReplaySession:
         self._client_cursor = index + 1
         self._arrivals[index] = now
         self._report.played += 1
+        self._after_append = step.event_type == _APPEND
         if isinstance(step.data, dict) and isinstance(actual, dict):
             recorded_id, sent_id = step.data.get("event_id"), actual.get("event_id")
             if isinstance(recorded_id, str) and isinstance(sent_id, str):

@@ -268,3 +268,41 @@ def test_the_server_can_override_the_cassette_matcher() -> None:
 def test_negative_speed_is_refused() -> None:
     with pytest.raises(ValueError, match="speed"):
         session(cassette(CHAT), speed=-1)
+
+
+AUDIO = """\
+    version: 1
+    timeline:
+      - client: {type: input_audio_buffer.append, audio: AAAA}
+      - client: {type: input_audio_buffer.append, audio: BBBB}
+      - server: {type: input_audio_buffer.speech_started}
+      - client: {type: input_audio_buffer.append, audio: CCCC}
+      - client: {type: input_audio_buffer.commit}
+      - server: {type: input_audio_buffer.committed}
+    """
+
+APPEND = {"type": "input_audio_buffer.append", "audio": "QUJD"}
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 7])
+def test_audio_may_arrive_in_more_or_fewer_chunks_than_recorded(chunks: int) -> None:
+    s = session(cassette(AUDIO))
+    sent = []
+    for _ in range(chunks):
+        send(s, APPEND)
+        sent += types(s.due(0.0))
+    send(s, {"type": "input_audio_buffer.commit"})
+    sent += types(s.due(0.0))
+    assert sent == ["input_audio_buffer.speech_started", "input_audio_buffer.committed"]
+    report = s.finish(1000, "", by="client")
+    assert report.mismatches == []
+    assert report.unplayed == []
+
+
+def test_a_missing_audio_run_is_still_a_mismatch() -> None:
+    s = session(cassette(AUDIO))
+    send(s, {"type": "input_audio_buffer.commit"})
+    [mismatch] = s.finish(None, None, by="client").mismatches
+    assert mismatch.differences == [
+        "type: expected 'input_audio_buffer.append', got 'input_audio_buffer.commit'"
+    ]
