@@ -75,17 +75,7 @@ async def text_session(ws: ClientConnection) -> dict[str, Any]:
 
 async def ask(ws: ClientConnection, text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Send a user message and ask for a text response; return the deltas and response.done."""
-    await send(
-        ws,
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": text}],
-            },
-        },
-    )
+    await send(ws, user_message(text))
     await send(ws, {"type": "response.create", "response": {"output_modalities": ["text"]}})
     deltas = []
     while True:
@@ -95,6 +85,18 @@ async def ask(ws: ClientConnection, text: str) -> tuple[list[dict[str, Any]], di
             deltas.append(event)
         elif event["type"] == "response.done":
             return deltas, event
+
+
+def user_message(text: str) -> dict[str, Any]:
+    """A ``conversation.item.create`` carrying one user text message."""
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
 
 
 def text_of(deltas: list[dict[str, Any]]) -> str:
@@ -141,17 +143,7 @@ async def item_create_is_added(dial: Dial) -> None:
     """5. conversation.item.create → conversation.item.added whose item has role user."""
     async with dial() as ws:
         await recv_type(ws, "session.created")
-        await send(
-            ws,
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "Hello there"}],
-                },
-            },
-        )
+        await send(ws, user_message("Hello there"))
         added = await recv_type(ws, "conversation.item.added")
         assert added["item"]["role"] == "user"
         await recv_type(ws, "conversation.item.done")
@@ -161,22 +153,7 @@ async def cancel_mid_stream(dial: Dial) -> None:
     """6. a long essay; at the first delta, response.cancel → response.done cancelled."""
     async with dial() as ws:
         await text_session(ws)
-        await send(
-            ws,
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "input_text",
-                            "text": "Write a long essay about the history of computing.",
-                        }
-                    ],
-                },
-            },
-        )
+        await send(ws, user_message("Write a long essay about the history of computing."))
         await send(ws, {"type": "response.create", "response": {"output_modalities": ["text"]}})
         await recv_type(ws, "response.output_text.delta")
         await send(ws, {"type": "response.cancel"})
