@@ -27,14 +27,14 @@ from .exceptions import (
     SecretLeakError,
     UnplayedError,
 )
-from .library import CassetteLibrary, bundled_cassette_dir
-from .recorder import RecordingConfig
 from .recordmode import RecordMode
 from .replay import ReplaySession
 from .report import ConnectionReport, Mismatch, Unplayed
-from .serializer import dumps_cassette, load_cassette, loads_cassette
-from .server import FakeUpstream
-from .threaded import ThreadedFakeUpstream
+from .serve.record_relay import RecordingConfig
+from .serve.server import FakeUpstream
+from .serve.threaded import ThreadedFakeUpstream
+from .storage.library import CassetteLibrary, bundled_cassette_dir
+from .storage.yaml_reader import dumps_cassette, load_cassette, loads_cassette
 
 __all__ = [
     "Cassette",

@@ -2,7 +2,7 @@
 
 A cassette says how the upgrade request is answered (:class:`Handshake`) and
 lists every frame both ways, in recorded order (:attr:`Cassette.timeline`).
-Nothing here does I/O; :mod:`fakeupstream.serializer` turns YAML text into these
+Nothing here does I/O; :mod:`fakeupstream.storage.yaml_reader` turns YAML text into these
 objects and back.
 """
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ._version import __version__
 from .exceptions import CassetteError, FakeUpstreamError, RecordError
-from .library import SUFFIX, CassetteLibrary, valid_name
-from .recorder import DEFAULT_UPSTREAM, RecordingConfig
 from .recordmode import RecordMode, should_record
-from .server import FakeUpstream
-from .writer import SavedCassette
+from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
+from .serve.server import FakeUpstream
+from .storage.file_writer import SavedCassette
+from .storage.library import SUFFIX, CassetteLibrary, valid_name
 
 __all__ = ["main"]
 
@@ -279,7 +279,7 @@ def _cassette_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .check import check_cassette
+    from .storage.check import check_cassette
 
     files = _cassette_files(args.paths)
     if not files:

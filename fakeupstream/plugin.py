@@ -51,11 +51,11 @@ from pathlib import Path
 import pytest
 
 from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError, RecordError
-from .recorder import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
 from .recordmode import RecordMode, parse_record_mode
 from .report import verify
-from .server import FakeUpstream
-from .threaded import ThreadedFakeUpstream
+from .serve.record_relay import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
+from .serve.server import FakeUpstream
+from .serve.threaded import ThreadedFakeUpstream
 
 __all__ = [
     "fakeupstream",

@@ -19,7 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from fakeupstream.sdkcheck import sdk_available, validate_client_event, validate_server_event
+from fakeupstream.storage.sdkcheck import (
+    sdk_available,
+    validate_client_event,
+    validate_server_event,
+)
 
 CASSETTES = Path(__file__).parent.parent / "cassettes"
 FILES = sorted(CASSETTES.glob("*.yaml"))

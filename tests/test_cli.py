@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fakeupstream.cli import main
-from fakeupstream.library import CassetteLibrary
+from fakeupstream.storage.library import CassetteLibrary
 
 from .helpers import TIMEOUT, recv_event, recv_until_closed, ws_connect
 

@@ -18,8 +18,8 @@ from fakeupstream.handshake import (
     has_credentials,
     route,
 )
-from fakeupstream.library import CassetteLibrary
-from fakeupstream.serializer import loads_cassette
+from fakeupstream.storage.library import CassetteLibrary
+from fakeupstream.storage.yaml_reader import loads_cassette
 
 AUTH = ("Authorization", "Bearer sk-test")
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from fakeupstream.cassette import Direction, FrameStep
 from fakeupstream.ids import IdRewriter
-from fakeupstream.library import CassetteLibrary
 from fakeupstream.replay import ReplaySession, Send
 from fakeupstream.report import ConnectionReport
-from fakeupstream.serializer import loads_cassette
+from fakeupstream.storage.library import CassetteLibrary
+from fakeupstream.storage.yaml_reader import loads_cassette
 
 
 def test_an_id_keeps_its_prefix_and_length_and_maps_back() -> None:

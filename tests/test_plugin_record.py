@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakeupstream import bundled_cassette_dir, load_cassette
-from fakeupstream.threaded import ThreadedFakeUpstream
+from fakeupstream.serve.threaded import ThreadedFakeUpstream
 
 KEY = "sk-SENTINEL0123456789abcdefXYZ"
 

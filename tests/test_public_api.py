@@ -24,10 +24,15 @@ def test_public_classes_and_functions_have_docstrings() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", [m.name for m in pkgutil.iter_modules(fakeupstream.__path__) if m.name[0] != "_"]
+    "module",
+    [
+        m.name
+        for m in pkgutil.walk_packages(fakeupstream.__path__, "fakeupstream.")
+        if not m.name.rpartition(".")[2].startswith("_")
+    ],
 )
 def test_every_module_declares_what_it_exports(module: str) -> None:
-    loaded = importlib.import_module(f"fakeupstream.{module}")
+    loaded = importlib.import_module(module)
     assert loaded.__doc__, module
     exported = getattr(loaded, "__all__", None)
     assert exported is not None, f"fakeupstream.{module} has no __all__"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from fakeupstream.cassette import Cassette, Direction, FrameStep, MatchMode
-from fakeupstream.library import CassetteLibrary
 from fakeupstream.replay import Close, ReplaySession, Send
 from fakeupstream.report import ConnectionReport
-from fakeupstream.serializer import loads_cassette
+from fakeupstream.storage.library import CassetteLibrary
+from fakeupstream.storage.yaml_reader import loads_cassette
 
 
 def cassette(text: str) -> Cassette:

@@ -1,7 +1,7 @@
 """The published JSON Schema of cassette format v1 agrees with the Python loader.
 
 ``fakeupstream/schema/cassette-v1.schema.json`` is for editors and non-Python tools;
-the loader in :mod:`fakeupstream.serializer` is authoritative. Every case below is
+the loader in :mod:`fakeupstream.storage.yaml_reader` is authoritative. Every case below is
 fed to both, so the two are proven to accept and reject the same documents, except
 for the few rules JSON Schema cannot express (pinned in ``LOADER_ONLY``).
 """
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from fakeupstream.exceptions import CassetteError
-from fakeupstream.serializer import loads_cassette
+from fakeupstream.storage.yaml_reader import loads_cassette
 
 CASSETTES = Path(__file__).parent.parent / "cassettes"
 FILES = sorted(CASSETTES.glob("*.yaml"))

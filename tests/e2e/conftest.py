@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 import pytest_asyncio
 
-from fakeupstream.threaded import ThreadedFakeUpstream
+from fakeupstream.serve.threaded import ThreadedFakeUpstream
 from proxy import Gateway
 
 from .scenarios import Dial, dialer

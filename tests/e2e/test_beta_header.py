@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakeupstream.threaded import ThreadedFakeUpstream
+from fakeupstream.serve.threaded import ThreadedFakeUpstream
 
 from .scenarios import AUTH, Dial, dialer, recv, text_session
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openai import AsyncOpenAI
 
-from fakeupstream.threaded import ThreadedFakeUpstream
+from fakeupstream.serve.threaded import ThreadedFakeUpstream
 from proxy import Gateway
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.cassette("text_response")]

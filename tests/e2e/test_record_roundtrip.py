@@ -16,9 +16,9 @@ import pytest
 
 from fakeupstream import FakeUpstream
 from fakeupstream.cassette import Direction, FrameStep
-from fakeupstream.library import CassetteLibrary
-from fakeupstream.recorder import RecordingConfig
 from fakeupstream.recordmode import RecordMode
+from fakeupstream.serve.record_relay import RecordingConfig
+from fakeupstream.storage.library import CassetteLibrary
 
 from . import scenarios
 from .scenarios import dialer

@@ -11,7 +11,7 @@ Four promises, in the order :meth:`CassetteWriter.save` keeps them:
    secrets in use; any finding refuses the save with :class:`SecretLeakError`
    and nothing at all is written.
 3. **Nothing half-written.** Sidecars go first, then the YAML through
-   :func:`~fakeupstream.library.write_atomically` (temporary file, fsync,
+   :func:`~fakeupstream.storage.library.write_atomically` (temporary file, fsync,
    rename): readers see the old cassette or the new one.
 4. **Nothing replaced by accident.** Only :attr:`SaveAction.REPLACE` drops the
    episodes already in the file, and an existing file that does not load is
@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._version import __version__
-from .cassette import Cassette, Episode, FrameStep, MatchMode, Recorded
-from .exceptions import CassetteError, RecordError, SecretLeakError
+from .._version import __version__
+from ..cassette import Cassette, Episode, FrameStep, MatchMode, Recorded
+from ..exceptions import CassetteError, RecordError, SecretLeakError
+from ..record_session import rebase_times
+from ..recordmode import SaveAction
+from ..redaction import MIN_SECRET_LENGTH, find_leaks, mask, redact_url
 from .library import SUFFIX, valid_name, write_atomically
-from .recording import rebase_times
-from .recordmode import SaveAction
-from .redaction import MIN_SECRET_LENGTH, find_leaks, mask, redact_url
-from .serializer import dumps_cassette, load_cassette
-from .sidecar import DEFAULT_THRESHOLD, SidecarSink, prune_sidecars, write_sidecars
+from .sidecars import DEFAULT_THRESHOLD, SidecarSink, prune_sidecars, write_sidecars
+from .yaml_reader import dumps_cassette, load_cassette
 
 try:  # POSIX
     import fcntl

@@ -1,4 +1,4 @@
-"""fakeupstream.sdkcheck: validating events against the official SDK's GA types."""
+"""fakeupstream.storage.sdkcheck: validating events against the official SDK's GA types."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from fakeupstream import sdkcheck
-from fakeupstream.sdkcheck import sdk_available, validate_client_event, validate_server_event
+from fakeupstream.storage import sdkcheck
+from fakeupstream.storage.sdkcheck import (
+    sdk_available,
+    validate_client_event,
+    validate_server_event,
+)
 
 needs_sdk = pytest.mark.skipif(not sdk_available(), reason="needs fakeupstream[sdk] (openai)")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cassette import Cassette, Direction, FrameStep
-from .exceptions import CassetteError
-from .serializer import load_cassette
+from ..cassette import Cassette, Direction, FrameStep
+from ..exceptions import CassetteError
+from .yaml_reader import load_cassette
 
 __all__ = ["check_cassette", "event_problems"]
 
@@ -20,7 +20,7 @@ def event_problems(cassette: Cassette, *, sdk: bool = True) -> list[str]:
     """
     if not sdk:
         return []
-    from .ga import SUPPORTED_CLIENT_EVENTS
+    from ..ga import SUPPORTED_CLIENT_EVENTS
     from .sdkcheck import validate_client_event, validate_server_event
 
     where = str(cassette.path) if cassette.path is not None else cassette.name

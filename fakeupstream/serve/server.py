@@ -7,7 +7,7 @@ following the pattern :meth:`websockets.asyncio.server.Server.wrap` documents.
 (``websockets`` itself only parses ``GET`` requests, and the admin API takes a
 ``POST``.) The handshake decision and the replay itself are sans-I/O
 (:mod:`.handshake`, :mod:`.replay`); this module only moves bytes and time.
-With a :class:`~fakeupstream.recorder.RecordingConfig`, the connections whose
+With a :class:`~fakeupstream.serve.record_relay.RecordingConfig`, the connections whose
 cassette is to be recorded are handed to :mod:`.recorder` instead.
 """
 
@@ -34,18 +34,18 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from .admin import ADMIN_PREFIX, HttpResponse, handle_admin, json_response
-from .cassette import Cassette, MatchMode, Step
-from .exceptions import CassetteError, CassetteNotFound
-from .ga import EventIds
-from .handshake import Answer, Refuse, UpgradeRequest, decide, route
-from .ids import IdRewriter
-from .library import CassetteLibrary
+from ..admin import ADMIN_PREFIX, HttpResponse, handle_admin, json_response
+from ..cassette import Cassette, MatchMode, Step
+from ..exceptions import CassetteError, CassetteNotFound
+from ..ga import EventIds
+from ..handshake import Answer, Refuse, UpgradeRequest, decide, route
+from ..ids import IdRewriter
+from ..redaction import redact_target
+from ..replay import Close, ReplaySession
+from ..report import ConnectionReport, Mismatch
+from ..storage.library import CassetteLibrary
 from .logs import RedactSecrets
-from .recorder import Recorder, RecordingConfig
-from .redaction import redact_target
-from .replay import Close, ReplaySession
-from .report import ConnectionReport, Mismatch
+from .record_relay import Recorder, RecordingConfig
 
 __all__ = ["FakeUpstream"]
 

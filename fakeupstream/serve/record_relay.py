@@ -6,10 +6,10 @@ in ``process_request``, **before** the client's upgrade is accepted, so an
 upstream refusal reaches the client as that HTTP status and body (and is
 recorded), and an unreachable upstream is an honest HTTP 502 rather than a 101
 followed by a dropped socket. Then two pumps relay frames both ways, feeding a
-sans-I/O :class:`~fakeupstream.recording.RecordingSession`; closes are passed
+sans-I/O :class:`~fakeupstream.record_session.RecordingSession`; closes are passed
 on like a gateway does (the client gets the upstream's code and reason). When
 the connection ends, however it ends, the episode is saved through a
-:class:`~fakeupstream.writer.CassetteWriter` (lock, leak guard, atomic write).
+:class:`~fakeupstream.storage.file_writer.CassetteWriter` (lock, leak guard, atomic write).
 
 What goes upstream: the ``Authorization`` of the real key, the client's query
 without key-bearing parameters, the client's headers except hop-by-hop,
@@ -40,16 +40,16 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Response
 from websockets.typing import Subprotocol
 
-from .cassette import Direction
-from .exceptions import RecordError
-from .handshake import REALTIME_PATH, UpgradeRequest
-from .library import CassetteLibrary, valid_name
-from .recording import BeforeRecord, RecordingSession, forwardable_close
-from .recordmode import RecordMode, save_action, should_record
-from .redaction import KEY_SUBPROTOCOL, Redactor, is_secret_header, is_secret_param, redact_url
-from .report import ConnectionReport
-from .sidecar import DEFAULT_THRESHOLD
-from .writer import CassetteWriter, SavedCassette
+from ..cassette import Direction
+from ..exceptions import RecordError
+from ..handshake import REALTIME_PATH, UpgradeRequest
+from ..record_session import BeforeRecord, RecordingSession, forwardable_close
+from ..recordmode import RecordMode, save_action, should_record
+from ..redaction import KEY_SUBPROTOCOL, Redactor, is_secret_header, is_secret_param, redact_url
+from ..report import ConnectionReport
+from ..storage.file_writer import CassetteWriter, SavedCassette
+from ..storage.library import CassetteLibrary, valid_name
+from ..storage.sidecars import DEFAULT_THRESHOLD
 
 __all__ = [
     "API_KEY_ENV",
@@ -89,7 +89,7 @@ _PASSTHROUGH = ("Content-Type", "Retry-After", "WWW-Authenticate")
 
 @dataclass(frozen=True)
 class RecordingConfig:
-    """How a :class:`~fakeupstream.server.FakeUpstream` records.
+    """How a :class:`~fakeupstream.serve.server.FakeUpstream` records.
 
     Attributes:
         mode: which cassettes are recorded (see :mod:`fakeupstream.recordmode`).
@@ -99,7 +99,7 @@ class RecordingConfig:
             ``ws(s)://``; a URL whose path does not end in ``/realtime`` gets
             ``/v1/realtime`` appended (so a base URL works too).
         before_record: hooks run on every frame before redaction; see
-            :data:`~fakeupstream.recording.BeforeRecord`.
+            :data:`~fakeupstream.record_session.BeforeRecord`.
         secrets: more values that must never reach a cassette.
         connect_timeout: seconds to wait for the upstream's handshake.
         sidecar_threshold: audio payloads longer than this go to sidecar files
@@ -225,7 +225,7 @@ class _Relay:
 
 
 class Recorder:
-    """Records the connections of one :class:`~fakeupstream.server.FakeUpstream`.
+    """Records the connections of one :class:`~fakeupstream.serve.server.FakeUpstream`.
 
     Args:
         config: how to record.

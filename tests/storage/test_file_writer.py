@@ -14,9 +14,9 @@ from fakeupstream import FakeUpstream, RecordingConfig, RecordMode, load_cassett
 from fakeupstream.cassette import Direction, Episode, FrameStep
 from fakeupstream.exceptions import RecordError, SecretLeakError
 from fakeupstream.recordmode import SaveAction
-from fakeupstream.writer import CassetteWriter
+from fakeupstream.storage.file_writer import CassetteWriter
 
-from .helpers import recv_event, send_event, ws_connect
+from ..helpers import recv_event, send_event, ws_connect
 
 SERVER, CLIENT = Direction.SERVER, Direction.CLIENT
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Run a :class:`~fakeupstream.server.FakeUpstream` on its own thread and event loop.
+"""Run a :class:`~fakeupstream.serve.server.FakeUpstream` on its own thread and event loop.
 
 Sync code, test fixtures and tests that call ``asyncio.run`` themselves all need
 a server that does not live on *their* loop. Every method here is thread-safe:
@@ -14,8 +14,8 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .recorder import RecordingConfig
-from .report import ConnectionReport
+from ..report import ConnectionReport
+from .record_relay import RecordingConfig
 from .server import FakeUpstream
 
 __all__ = ["ThreadedFakeUpstream"]
@@ -27,7 +27,7 @@ _CALL_TIMEOUT = 10.0
 class ThreadedFakeUpstream:
     """A fake upstream served from a background thread.
 
-    Build the :class:`~fakeupstream.server.FakeUpstream` as usual (its constructor
+    Build the :class:`~fakeupstream.serve.server.FakeUpstream` as usual (its constructor
     needs no running loop), hand it over, then use this as a context manager
     (``with ThreadedFakeUpstream(FakeUpstream(cassette="session")) as fake: ...``) or
     call :meth:`start` and :meth:`stop`. Without a server, it runs one with the

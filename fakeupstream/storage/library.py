@@ -7,9 +7,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from .cassette import Cassette
-from .exceptions import CassetteError, CassetteNotFound
-from .serializer import dumps_cassette, load_cassette
+from ..cassette import Cassette
+from ..exceptions import CassetteError, CassetteNotFound
+from .yaml_reader import dumps_cassette, load_cassette
 
 __all__ = ["CassetteLibrary", "bundled_cassette_dir", "valid_name", "write_atomically"]
 
@@ -23,10 +23,11 @@ def bundled_cassette_dir() -> Path:
     In a wheel they are package data (``fakeupstream/cassettes``); in a checkout
     (an editable install) they are the top-level ``cassettes/`` directory.
     """
-    packaged = Path(__file__).resolve().parent / "cassettes"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "cassettes"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "cassettes"
+    return package.parent / "cassettes"
 
 
 def valid_name(name: str) -> bool:

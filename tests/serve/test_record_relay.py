@@ -35,11 +35,11 @@ from fakeupstream import (
     load_cassette,
 )
 from fakeupstream.handshake import UpgradeRequest
-from fakeupstream.recorder import upstream_headers, upstream_subprotocols, upstream_url
-from fakeupstream.recording import FrameData
-from fakeupstream.writer import SavedCassette
+from fakeupstream.record_session import FrameData
+from fakeupstream.serve.record_relay import upstream_headers, upstream_subprotocols, upstream_url
+from fakeupstream.storage.file_writer import SavedCassette
 
-from .helpers import TIMEOUT, recv_event, recv_until_closed, send_event, ws_connect
+from ..helpers import TIMEOUT, recv_event, recv_until_closed, send_event, ws_connect
 
 KEY = "sk-SENTINEL0123456789abcdefXYZ"  # the "real" key
 CLIENT_KEY = "sk-CLIENTSENTINEL9876543210zyx"  # what the client authenticates with
@@ -588,7 +588,7 @@ def test_two_processes_appending_to_one_cassette_lose_nothing(tmp_path: Path) ->
         from pathlib import Path
         from fakeupstream.cassette import Direction, Episode, FrameStep
         from fakeupstream.recordmode import SaveAction
-        from fakeupstream.writer import CassetteWriter
+        from fakeupstream.storage.file_writer import CassetteWriter
 
         writer = CassetteWriter(Path(sys.argv[1]))
         for n in range(15):

@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from fakeupstream import CassetteNotFound, FakeUpstream
 
-from .helpers import AUTH, TIMEOUT, http, recv_event, recv_until_closed, send_event, ws_connect
+from ..helpers import AUTH, TIMEOUT, http, recv_event, recv_until_closed, send_event, ws_connect
 
 MODEL = "?model=gpt-realtime"
 

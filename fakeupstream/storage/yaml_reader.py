@@ -8,7 +8,7 @@ line and column it is about. Dumping is stable: keys keep their order, delays
 are rounded to microseconds, so load → dump → load gives the same cassette.
 
 Large base64 audio may live in sidecar files next to the cassette
-(:mod:`.sidecar`): a dump given a :class:`~fakeupstream.sidecar.SidecarSink`
+(:mod:`.sidecar`): a dump given a :class:`~fakeupstream.storage.sidecars.SidecarSink`
 writes references instead, and loading resolves them (checking each digest),
 so the in-memory cassette is the same either way.
 """
@@ -26,7 +26,7 @@ from typing import Any, NoReturn, TypeVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .cassette import (
+from ..cassette import (
     FORMAT_VERSION,
     Cassette,
     CloseStep,
@@ -44,8 +44,8 @@ from .cassette import (
     Step,
     is_sendable_close_code,
 )
-from .exceptions import CassetteError
-from .sidecar import (
+from ..exceptions import CassetteError
+from .sidecars import (
     SidecarProblem,
     SidecarSink,
     is_reference,
@@ -605,7 +605,7 @@ def dumps_cassette(cassette: Cassette, *, sidecars: SidecarSink | None = None) -
         cassette: what to serialize.
         sidecars: when given, large audio payloads are collected into it and the
             text holds references to them; write its ``files`` next to the cassette
-            (:func:`~fakeupstream.sidecar.write_sidecars`) before the text.
+            (:func:`~fakeupstream.storage.sidecars.write_sidecars`) before the text.
     """
     text: str = yaml.dump(
         _cassette_data(cassette, sidecars),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 
-from .redaction import REDACTED, is_secret_header
+from ..redaction import REDACTED, is_secret_header
 
 __all__ = ["RedactSecrets", "redact_text"]
 

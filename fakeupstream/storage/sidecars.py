@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .cassette import Direction, JSONObject
+from ..cassette import Direction, JSONObject
 
 __all__ = [
     "DEFAULT_THRESHOLD",

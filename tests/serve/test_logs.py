@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from fakeupstream import FakeUpstream
-from fakeupstream.logs import redact_text
+from fakeupstream.serve.logs import redact_text
 
-from .helpers import recv_event, ws_connect
+from ..helpers import recv_event, ws_connect
 
 SENTINEL = "sk-SENTINELlogs0123456789"
 

@@ -17,7 +17,7 @@ from fakeupstream.cassette import (
     Refusal,
 )
 from fakeupstream.handshake import UpgradeRequest
-from fakeupstream.recording import (
+from fakeupstream.record_session import (
     FrameData,
     RecordingSession,
     client_secrets,

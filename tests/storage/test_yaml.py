@@ -10,8 +10,8 @@ import pytest
 
 from fakeupstream.cassette import CloseStep, Direction, FrameStep, MatchMode
 from fakeupstream.exceptions import CassetteError
-from fakeupstream.library import CassetteLibrary
-from fakeupstream.serializer import dumps_cassette, load_cassette, loads_cassette
+from fakeupstream.storage.library import CassetteLibrary
+from fakeupstream.storage.yaml_reader import dumps_cassette, load_cassette, loads_cassette
 
 MINIMAL = """\
 version: 1
