@@ -33,8 +33,10 @@ from .report import ConnectionReport, Mismatch, Unplayed
 from .serve.record_relay import RecordingConfig
 from .serve.server import FakeUpstream
 from .serve.threaded import ThreadedFakeUpstream
+from .storage.cassette_file import load_cassette
 from .storage.library import CassetteLibrary, bundled_cassette_dir
-from .storage.yaml_reader import dumps_cassette, load_cassette, loads_cassette
+from .storage.yaml_dumper import dumps_cassette
+from .storage.yaml_reader import loads_cassette
 
 __all__ = [
     "Cassette",

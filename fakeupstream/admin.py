@@ -9,16 +9,14 @@ connections, ``GET /__fakeupstream/health`` says the server is up,
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from .exceptions import CassetteError, CassetteNotFound
 from .report import ConnectionReport
+from .responses import HttpResponse, error_response, json_response
 
-__all__ = ["ADMIN_PREFIX", "AdminState", "HttpResponse", "handle_admin", "json_response"]
+__all__ = ["ADMIN_PREFIX", "AdminState", "handle_admin"]
 
 ADMIN_PREFIX = "/__fakeupstream/"
 
@@ -35,36 +33,6 @@ class AdminState(Protocol):
     def reset(self) -> None: ...
 
     def cassettes(self) -> list[tuple[str, str]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    """An HTTP response to write back as is."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = field(default=())
-
-    def encode(self) -> bytes:
-        """The response bytes, ``Connection: close`` included."""
-        reason = HTTPStatus(self.status).phrase
-        lines = [f"HTTP/1.1 {self.status} {reason}"]
-        lines.extend(f"{name}: {value}" for name, value in self.headers)
-        lines.append(f"Content-Length: {len(self.body)}")
-        lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
-
-
-def json_response(
-    status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()
-) -> HttpResponse:
-    """A JSON response."""
-    body = json.dumps(payload, indent=None, separators=(",", ":")).encode()
-    return HttpResponse(status, body, (("Content-Type", "application/json"), *headers))
-
-
-def _error(status: int, message: str, **extra: Any) -> HttpResponse:
-    return json_response(status, {"error": {"message": message, **extra}})
 
 
 _ENDPOINTS = {
@@ -88,16 +56,18 @@ def handle_admin(method: str, target: str, state: AdminState) -> HttpResponse:
     endpoint = parts.path.removeprefix(ADMIN_PREFIX).rstrip("/")
     allowed = _ENDPOINTS.get(endpoint)
     if allowed is None:
-        return _error(
+        return error_response(
             404,
             f"unknown admin endpoint {parts.path!r}",
+            "unknown_endpoint",
             endpoints=[f"{m} {ADMIN_PREFIX}{e}" for e, ms in _ENDPOINTS.items() for m in ms],
         )
     if method not in allowed:
-        return json_response(
+        return error_response(
             405,
-            {"error": {"message": f"{method} is not allowed here; use " + " or ".join(allowed)}},
-            (("Allow", ", ".join(allowed)),),
+            f"{method} is not allowed here; use " + " or ".join(allowed),
+            "method_not_allowed",
+            headers=(("Allow", ", ".join(allowed)),),
         )
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     if endpoint == "health":
@@ -119,13 +89,16 @@ def handle_admin(method: str, target: str, state: AdminState) -> HttpResponse:
         return json_response(200, {"status": "reset"})
     name = query.get("name", "")
     if not name:
-        return _error(
-            400, "missing query parameter 'name': POST /__fakeupstream/cassette?name=<cassette>"
+        return error_response(
+            400,
+            "missing query parameter 'name': POST /__fakeupstream/cassette?name=<cassette>",
+            "missing_name",
+            param="name",
         )
     try:
         state.use(name)
     except CassetteNotFound as exc:
-        return _error(404, str(exc), available=list(exc.available))
+        return error_response(404, str(exc), "unknown_cassette", available=list(exc.available))
     except CassetteError as exc:
-        return _error(422, str(exc))
+        return error_response(422, str(exc), "invalid_cassette")
     return json_response(200, {"cassette": name})

@@ -2,13 +2,14 @@
 
 A cassette says how the upgrade request is answered (:class:`Handshake`) and
 lists every frame both ways, in recorded order (:attr:`Cassette.timeline`).
-Nothing here does I/O; :mod:`fakeupstream.storage.yaml_reader` turns YAML text into these
-objects and back.
+Nothing here does I/O; :mod:`fakeupstream.storage` reads these objects from YAML
+and writes them back.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,9 +35,13 @@ __all__ = [
     "Step",
     "encode_event",
     "is_sendable_close_code",
+    "valid_name",
 ]
 
 FORMAT_VERSION = 1
+MAX_NAME_LENGTH = 200
+"""Longer names are refused before any file system call (they could never be a file)."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 JSONObject: TypeAlias = dict[str, Any]
 """A decoded JSON object (a realtime event)."""
@@ -65,6 +70,19 @@ def is_sendable_close_code(code: int) -> bool:
     API uses 3000 and 4000).
     """
     return code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def valid_name(name: str) -> bool:
+    """Tell whether ``name`` can name a cassette: letters, digits, ``_ . -``; no path.
+
+    A name is the file's stem: no separators, no leading dot (no hidden or
+    parent-directory files), no ``.yaml`` suffix, at most ``MAX_NAME_LENGTH`` characters.
+    """
+    return (
+        len(name) <= MAX_NAME_LENGTH
+        and _NAME.fullmatch(name) is not None
+        and not name.endswith(".yaml")
+    )
 
 
 def encode_event(event: Mapping[str, Any]) -> str:

@@ -16,24 +16,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._version import __version__
+from .cassette import valid_name
 from .exceptions import CassetteError, FakeUpstreamError, RecordError
-from .recordmode import RecordMode, should_record
+from .recordmode import RecordMode
+from .replay import ReplayOptions, check_speed
 from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
 from .storage.file_writer import SavedCassette
-from .storage.library import SUFFIX, CassetteLibrary, valid_name
+from .storage.library import SUFFIX, CassetteLibrary
 
 __all__ = ["main"]
 
 
 def _speed(text: str) -> float:
     try:
-        value = float(text)
+        return check_speed(float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected zero or more, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"expected a number, zero or more (0: no delays, 1: real time), got {text!r}"
+        ) from None
 
 
 def _port(text: str) -> int:
@@ -172,10 +173,9 @@ def _serve(args: argparse.Namespace) -> int:
     fake = FakeUpstream(
         args.cassette_dir,
         args.cassette,
-        speed=args.speed,
+        replay=ReplayOptions(speed=args.speed, fresh_ids=args.fresh_ids),
         host=args.host,
         port=args.port,
-        fresh_ids=args.fresh_ids,
     )
 
     def ready() -> None:
@@ -211,7 +211,7 @@ def _record(args: argparse.Namespace) -> int:
     fake = FakeUpstream(
         args.cassette_dir, args.cassette, host=args.host, port=args.port, recording=config
     )
-    recording = should_record(mode, fake.library.exists(args.cassette))
+    recording = fake.records(args.cassette)
 
     def ready() -> None:
         what = "recording" if recording else f"replaying (it exists; mode {mode.value})"

@@ -1,17 +1,17 @@
 """Facts about the GA Realtime API that the fake reproduces when no cassette says otherwise.
 
-Every message and code here is the wording the live GA API uses (see the
-protocol reference, sections 2, 6 and 7). Builders return plain event dicts;
-nothing here does I/O.
+Every message and code here is the wording the live GA API uses: the handshake
+failures (101, one ``error`` event, then a close), and the non-fatal errors for
+frames it cannot take. Builders return plain event dicts; nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import itertools
-import string
 from typing import Any
 
 from .cassette import JSONObject
+from .ids import base62
 
 __all__ = [
     "AUTH_CLOSE",
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 # The "Supported values" list the live server gives for an unknown client event type,
-# in its order (reference §3.1).
+# in the order it gives them.
 SUPPORTED_CLIENT_EVENTS: tuple[str, ...] = (
     "session.update",
     "session.close",
@@ -44,11 +44,9 @@ SUPPORTED_CLIENT_EVENTS: tuple[str, ...] = (
     "response.cancel",
 )
 
-# Handshake-time failures: 101, one error event, then this close (reference §2).
+# Handshake-time failures: 101, one error event, then this close.
 AUTH_CLOSE = (3000, "invalid_request_error")
 MISSING_MODEL_CLOSE = (4000, "invalid_request_error.missing_model")
-
-_ALPHABET = string.ascii_letters + string.digits
 
 
 class EventIds:
@@ -59,20 +57,12 @@ class EventIds:
     """
 
     def __init__(self, connection: int) -> None:
-        self._prefix = "FU" + _encode(connection, 6)
+        self._prefix = "FU" + base62(connection, 6)
         self._counter = itertools.count(1)
 
     def next(self) -> str:
         """Return a fresh id."""
-        return "event_" + self._prefix + _encode(next(self._counter), 13)
-
-
-def _encode(number: int, width: int) -> str:
-    digits = []
-    for _ in range(width):
-        number, rest = divmod(number, len(_ALPHABET))
-        digits.append(_ALPHABET[rest])
-    return "".join(reversed(digits))
+        return "event_" + self._prefix + base62(next(self._counter), 13)
 
 
 def error_event(

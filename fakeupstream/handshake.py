@@ -8,99 +8,24 @@ a cassette may also refuse with an HTTP status, as some gateways do.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
-from urllib.parse import parse_qsl, urlsplit
 
 from .cassette import CloseStep, Condition, Direction, Expectation, FrameStep, Handshake, Step
 from .ga import AUTH_CLOSE, MISSING_MODEL_CLOSE, EventIds, missing_auth_error, missing_model_error
 from .redaction import KEY_SUBPROTOCOL
+from .upgrade import UpgradeRequest
 
 __all__ = [
-    "REALTIME_PATH",
     "Answer",
     "Decision",
     "Refuse",
     "Replay",
-    "Route",
-    "UpgradeRequest",
     "condition_holds",
     "decide",
     "expectation_differences",
     "has_credentials",
-    "route",
 ]
-
-REALTIME_PATH = "/v1/realtime"
-_PREFIXED = re.compile(r"^/cassettes/(?P<name>[^/]+)(?P<rest>/.*)$")
-
-
-@dataclass(frozen=True, slots=True)
-class UpgradeRequest:
-    """The parts of a WebSocket upgrade request the fake looks at."""
-
-    path: str
-    query: tuple[tuple[str, str], ...] = ()
-    headers: tuple[tuple[str, str], ...] = ()
-    subprotocols: tuple[str, ...] = ()
-
-    @classmethod
-    def from_target(
-        cls, target: str, headers: Sequence[tuple[str, str]], subprotocols: Sequence[str] = ()
-    ) -> UpgradeRequest:
-        """Build from a request target such as ``/v1/realtime?model=gpt-realtime``."""
-        parts = urlsplit(target)
-        return cls(
-            path=parts.path,
-            query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
-            headers=tuple(headers),
-            subprotocols=tuple(subprotocols),
-        )
-
-    def header(self, name: str) -> str | None:
-        """The first value of header ``name`` (any letter case), or ``None``."""
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
-
-    def param(self, name: str) -> str | None:
-        """The first value of query parameter ``name``, or ``None``."""
-        for key, value in self.query:
-            if key == name:
-                return value
-        return None
-
-    def with_path(self, path: str) -> UpgradeRequest:
-        """The same request seen at another path (after a cassette prefix is removed)."""
-        return UpgradeRequest(path, self.query, self.headers, self.subprotocols)
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where a request goes: a cassette named in the path (or not) and the path after it."""
-
-    cassette: str | None
-    path: str
-
-
-def route(path: str) -> Route | None:
-    """Map a request path to a realtime route, or ``None`` when it is not one.
-
-    ``/v1/realtime`` and ``/cassettes/<name>/v1/realtime`` are realtime routes,
-    so a gateway whose upstream base URL is ``http://HOST:PORT/cassettes/<name>``
-    selects the cassette by building its usual URL.
-    """
-    cassette = None
-    found = _PREFIXED.match(path)
-    if found is not None:
-        cassette, path = found.group("name"), found.group("rest")
-    if path.rstrip("/") != REALTIME_PATH:
-        return None
-    return Route(cassette, REALTIME_PATH)
 
 
 @dataclass(frozen=True, slots=True)

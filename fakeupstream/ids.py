@@ -16,10 +16,23 @@ import re
 import string
 from typing import Any
 
-__all__ = ["IdRewriter"]
+__all__ = ["IdRewriter", "base62"]
 
 _ID = re.compile(r"^(?P<prefix>sess|resp|item|conv|call|event|rtc)_(?P<body>[A-Za-z0-9]{6,})$")
 _ALPHABET = string.ascii_letters + string.digits
+
+
+def base62(number: int, width: int) -> str:
+    """``number`` (modulo ``62**width``) as exactly ``width`` letters and digits.
+
+    The live API's ids are ``prefix_`` followed by letters and digits; this makes
+    ids of that shape from a counter or a digest.
+    """
+    digits = []
+    for _ in range(width):
+        number, rest = divmod(number, len(_ALPHABET))
+        digits.append(_ALPHABET[rest])
+    return "".join(reversed(digits))
 
 
 class IdRewriter:
@@ -45,12 +58,7 @@ class IdRewriter:
             return recorded
         body = match["body"]
         digest = hashlib.blake2b(f"{self._salt}:{recorded}".encode(), digest_size=32).digest()
-        number = int.from_bytes(digest, "big")
-        chars = []
-        for _ in range(len(body)):
-            number, rest = divmod(number, len(_ALPHABET))
-            chars.append(_ALPHABET[rest])
-        new = f"{match['prefix']}_{''.join(chars)}"
+        new = f"{match['prefix']}_{base62(int.from_bytes(digest, 'big'), len(body))}"
         self._fresh[recorded] = new
         self._recorded[new] = recorded
         return new

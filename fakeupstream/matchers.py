@@ -17,8 +17,8 @@ __all__ = [
     "MATCHERS",
     "Matcher",
     "differences",
+    "frame_differences",
     "match_exact",
-    "match_frame",
     "match_subset",
     "match_type",
 ]
@@ -104,7 +104,7 @@ MATCHERS: dict[MatchMode, Matcher] = {
 }
 
 
-def match_frame(
+def frame_differences(
     mode: MatchMode, expected: JSONObject | str | bytes, actual: JSONObject | str | bytes
 ) -> list[str]:
     """Compare two frames of any kind; JSON events go through the named matcher."""

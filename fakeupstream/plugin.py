@@ -52,6 +52,7 @@ import pytest
 
 from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError, RecordError
 from .recordmode import RecordMode, parse_record_mode
+from .replay import ReplayOptions, check_speed
 from .report import verify
 from .serve.record_relay import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
@@ -162,15 +163,12 @@ def _resolve_record_mode(config: pytest.Config) -> RecordMode:
 def _resolve_speed(config: pytest.Config) -> float:
     raw = config.getoption("fakeupstream_speed") or config.getini("fakeupstream_speed") or "0"
     try:
-        speed = float(raw)
+        return check_speed(float(raw))
     except ValueError:
-        speed = -1.0
-    if not speed >= 0:
         raise pytest.UsageError(
             f"fakeupstream speed must be a number, zero or more (0 = no delays, 1 = real "
             f"time); got {raw!r}"
-        )
-    return speed
+        ) from None
 
 
 def _resolve_cassette_dir(config: pytest.Config) -> Path | None:
@@ -263,9 +261,8 @@ def fakeupstream_server(
     server = ThreadedFakeUpstream(
         FakeUpstream(
             fakeupstream_cassette_dir,
-            speed=fakeupstream_speed,
+            replay=ReplayOptions(speed=fakeupstream_speed, fresh_ids=fakeupstream_fresh_ids),
             recording=fakeupstream_recording,
-            fresh_ids=fakeupstream_fresh_ids,
         )
     )
     server.start()

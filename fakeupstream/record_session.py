@@ -28,8 +28,9 @@ from .cassette import (
     Step,
     is_sendable_close_code,
 )
-from .handshake import UpgradeRequest
 from .redaction import KEY_SUBPROTOCOL, Redactor, is_secret_header, is_secret_param
+from .timeshift import shift_times
+from .upgrade import UpgradeRequest
 
 __all__ = [
     "BeforeRecord",
@@ -50,8 +51,6 @@ Dropping changes only the cassette, never what is relayed."""
 
 # What a close that cannot be sent on becomes (see forwardable_close).
 _INTERNAL_ERROR = 1011
-# Integer epoch-second fields that replay shifts from `recorded.at` to now (see replay.py).
-_TIME_FIELDS = frozenset({"expires_at", "created_at"})
 
 
 def forwardable_close(code: int | None, reason: str | None, side: str) -> tuple[int, str]:
@@ -263,7 +262,9 @@ def rebase_times(episode: Episode, seconds: int) -> Episode:
             and item.direction is Direction.SERVER
             and isinstance(item.data, dict)
         ):
-            return FrameStep(item.direction, _shift(item.data, seconds), item.delay, item.match)
+            return FrameStep(
+                item.direction, shift_times(item.data, seconds), item.delay, item.match
+            )
         return item
 
     rules = tuple(
@@ -274,19 +275,3 @@ def rebase_times(episode: Episode, seconds: int) -> Episode:
         handshake=Handshake(expect=episode.handshake.expect, rules=rules),
         timeline=tuple(step(s) for s in episode.timeline),
     )
-
-
-def _shift(value: Any, seconds: int) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: item + seconds
-            if key in _TIME_FIELDS
-            and isinstance(item, int)
-            and not isinstance(item, bool)
-            and item > 0
-            else _shift(item, seconds)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_shift(item, seconds) for item in value]
-    return value

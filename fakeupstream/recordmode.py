@@ -22,9 +22,17 @@ created is still recorded, not replayed, for the rest of that run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
-__all__ = ["RecordMode", "SaveAction", "parse_record_mode", "save_action", "should_record"]
+__all__ = [
+    "RecordMode",
+    "RecordPolicy",
+    "SaveAction",
+    "parse_record_mode",
+    "save_action",
+    "should_record",
+]
 
 
 class RecordMode(StrEnum):
@@ -87,3 +95,37 @@ def save_action(mode: RecordMode, first_save_of_run: bool) -> SaveAction:
     if mode is RecordMode.ALL and first_save_of_run:
         return SaveAction.REPLACE
     return SaveAction.APPEND
+
+
+class RecordPolicy:
+    """The one place that decides, per cassette, whether a server run records or replays.
+
+    Decided the first time a cassette is needed in the run, from whether it existed
+    then (asked through ``exists``, which the storage layer supplies), and kept for
+    the rest of the run; see :func:`should_record`.
+
+    Args:
+        mode: the record mode.
+        exists: tells whether a cassette exists now.
+    """
+
+    def __init__(self, mode: RecordMode, exists: Callable[[str], bool]) -> None:
+        self.mode = mode
+        self._exists = exists
+        self._decided: dict[str, bool] = {}
+        self._saved: set[str] = set()
+
+    def records(self, name: str) -> bool:
+        """Tell whether connections to cassette ``name`` are recorded (else replayed)."""
+        decided = self._decided.get(name)
+        if decided is None:
+            decided = self._decided[name] = should_record(self.mode, self._exists(name))
+        return decided
+
+    def save_action(self, name: str) -> SaveAction:
+        """How the next recorded connection of ``name`` is saved (see :func:`save_action`)."""
+        return save_action(self.mode, first_save_of_run=name not in self._saved)
+
+    def saved(self, name: str) -> None:
+        """A connection of ``name`` was saved: later ones in this run are appended."""
+        self._saved.add(name)

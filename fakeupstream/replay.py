@@ -32,14 +32,44 @@ from .ga import (
     unknown_event_error,
 )
 from .ids import IdRewriter
-from .matchers import match_frame
+from .matchers import frame_differences
 from .report import ConnectionReport, Mismatch, Unplayed
+from .timeshift import shift_times
 
-__all__ = ["Action", "Close", "ReplaySession", "Send"]
+__all__ = ["Action", "Close", "ReplayOptions", "ReplaySession", "Send", "check_speed"]
 
 _APPEND = "input_audio_buffer.append"
-# Integer fields holding epoch seconds that must move with the replay date.
-_TIME_FIELDS = frozenset({"expires_at", "created_at"})
+
+
+def check_speed(speed: float) -> float:
+    """Return ``speed`` if it can scale recorded delays (a number, zero or more).
+
+    Raises:
+        ValueError: it cannot; the message says what is expected.
+    """
+    if not speed >= 0 or speed == float("inf"):  # also refuses NaN
+        raise ValueError(
+            f"speed must be a number, zero or more (0: no delays, 1: real time), got {speed!r}"
+        )
+    return float(speed)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """How a server replays its cassettes.
+
+    Attributes:
+        speed: recorded delays are multiplied by this (0: none, 1: real time).
+        match: when given, overrides every cassette's default matcher.
+        fresh_ids: replace recorded ids by fresh ones per connection (see :mod:`.ids`).
+    """
+
+    speed: float = 0.0
+    match: MatchMode | None = None
+    fresh_ids: bool = False
+
+    def __post_init__(self) -> None:
+        check_speed(self.speed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +118,7 @@ class ReplaySession:
         cassette: str = "cassette",
         fresh_ids: IdRewriter | None = None,
     ) -> None:
-        if speed < 0:
-            raise ValueError(f"speed must be zero or more, got {speed}")
+        check_speed(speed)
         self._steps = tuple(steps)
         self._report = report
         self._speed = speed
@@ -122,7 +151,7 @@ class ReplaySession:
         if (
             expected is not None
             and not isinstance(expected.data, dict)
-            and not match_frame(MatchMode.EXACT, expected.data, data)
+            and not frame_differences(MatchMode.EXACT, expected.data, data)
         ):
             self._accept(index, expected, data, now)
             return
@@ -157,7 +186,7 @@ class ReplaySession:
         mode = self._mode(expected)
         if expected is not None:
             assert isinstance(expected.data, dict)
-            found = match_frame(mode, expected.data, event)
+            found = frame_differences(mode, expected.data, event)
             if not found:
                 self._accept(index, expected, event, now)
                 return
@@ -247,7 +276,7 @@ class ReplaySession:
                 isinstance(step, FrameStep)
                 and step.direction is Direction.CLIENT
                 and isinstance(step.data, dict)
-                and not match_frame(self._mode(step), step.data, actual)
+                and not frame_differences(self._mode(step), step.data, actual)
             ):
                 return later
         return None
@@ -334,36 +363,10 @@ class ReplaySession:
 
 def _rewrite(event: JSONObject, shift: int, echo: Mapping[str, str]) -> JSONObject | None:
     """Return a copy with times shifted and echoed ids replaced, or ``None`` if unchanged."""
-    changed = False
-
-    def walk(value: Any) -> Any:
-        nonlocal changed
-        if isinstance(value, dict):
-            out = {}
-            for key, item in value.items():
-                if (
-                    shift
-                    and key in _TIME_FIELDS
-                    and isinstance(item, int)
-                    and not isinstance(item, bool)
-                    and item > 0
-                ):
-                    out[key] = item + shift
-                    changed = True
-                else:
-                    out[key] = walk(item)
-            return out
-        if isinstance(value, list):
-            return [walk(item) for item in value]
-        return value
-
-    if not shift and (not echo or event.get("type") != "error"):
-        return None
-    result: JSONObject = walk(event) if shift else dict(event)
+    result: JSONObject = shift_times(event, shift)
     error = result.get("error")
-    if result.get("type") == "error" and isinstance(error, dict):
+    if echo and result.get("type") == "error" and isinstance(error, dict):
         sent = echo.get(error.get("event_id"))  # type: ignore[arg-type]
         if sent is not None:
-            result["error"] = {**error, "event_id": sent}
-            changed = True
-    return result if changed else None
+            result = {**result, "error": {**error, "event_id": sent}}
+    return None if result is event else result

@@ -9,11 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from .exceptions import MismatchError, UnplayedError
 
-__all__ = ["ConnectionReport", "Mismatch", "Unplayed", "verify"]
+__all__ = ["ConnectionReport", "Mismatch", "Outcome", "Unplayed", "verify"]
+
+
+class Outcome(StrEnum):
+    """How a connection went; set only through the :class:`ConnectionReport` methods."""
+
+    OPEN = "open"
+    """Planned, not decided yet."""
+    REPLAYED = "replayed"
+    """The cassette's timeline ran."""
+    ANSWERED = "answered"
+    """A handshake rule or the GA emulation answered (an error event and a close)."""
+    REFUSED = "refused"
+    """An HTTP status instead of the upgrade, or the handshake never completed."""
+    RECORDING = "recording"
+    """Relayed to the real upstream, not saved yet."""
+    RECORDED = "recorded"
+    """Relayed and saved."""
+    NOT_RECORDED = "not recorded"
+    """Relayed, but the save failed (the server's ``errors`` say why)."""
 
 
 @dataclass
@@ -70,17 +90,14 @@ class Unplayed:
 class ConnectionReport:
     """Everything the fake knows about one connection.
 
-    ``outcome`` is ``replayed`` (the timeline ran), ``answered`` (a handshake rule or
-    the GA emulation answered with an error and a close; ``answered_by`` says which),
-    ``refused`` (an HTTP status instead of the upgrade), or, when recording,
-    ``recording`` (still relaying), ``recorded`` (saved) or ``not recorded`` (the
-    save failed: see the server's errors).
+    ``outcome`` (an :class:`Outcome`) changes only through the methods below, so
+    every transition is named and ``finished`` is set with it.
     """
 
     id: int
     cassette: str | None
     path: str
-    outcome: str = "open"
+    outcome: Outcome = Outcome.OPEN
     episode: int = 0
     total: int = 0
     played: int = 0
@@ -92,6 +109,40 @@ class ConnectionReport:
     close_reason: str | None = None
     closed_by: str | None = None
     finished: bool = False
+
+    # -- transitions --------------------------------------------------------------------
+
+    def refuse(self, why: str | None = None, *, answered_by: str | None = None) -> None:
+        """The upgrade was refused (or never completed); ``why`` becomes the close reason."""
+        self.outcome, self.finished = Outcome.REFUSED, True
+        if why is not None:
+            self.close_reason = why
+        if answered_by is not None:
+            self.answered_by = answered_by
+
+    def answer(self, why: str) -> None:
+        """A handshake rule or the GA emulation answers instead of the timeline."""
+        self.outcome, self.answered_by = Outcome.ANSWERED, why
+
+    def replay(self) -> None:
+        """The timeline is replayed."""
+        self.outcome = Outcome.REPLAYED
+
+    def start_recording(self) -> None:
+        """The connection is relayed to the real upstream."""
+        self.outcome = Outcome.RECORDING
+
+    def recorded(self, frames: int) -> None:
+        """The relayed connection was saved with ``frames`` frames."""
+        self.outcome = Outcome.RECORDED
+        self.total = self.played = frames
+
+    def not_recorded(self, problem: str) -> None:
+        """The relayed connection could not be saved."""
+        self.outcome = Outcome.NOT_RECORDED
+        self.protocol_errors.append(f"not recorded: {problem}")
+
+    # -- reading ----------------------------------------------------------------------
 
     def failures(self) -> list[str]:
         """Readable descriptions of the mismatches and unplayed steps."""

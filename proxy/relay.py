@@ -16,10 +16,10 @@ client would only add a round trip per ping; a dead hop is reported as a close
 instead (see :func:`forwardable_close`).
 
 When one side closes, the other is closed at once with the same code and
-reason, after every frame received before the close has been passed on. That
-is the fix for the seed bug: the GA API reports handshake-time problems as an
-``error`` event followed by close 3000/4000, and a gateway that drops its
-client there leaves it with a bare 1005 and no clue.
+reason, after every frame received before the close has been passed on: the GA
+API reports handshake-time problems as an ``error`` event followed by close
+3000/4000, and a gateway that drops its client there leaves it with a bare 1005
+and no clue.
 """
 
 from __future__ import annotations

@@ -78,7 +78,9 @@ def test_usage_errors_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit) as info:
         main(["serve", "--speed", "fast"])
     assert info.value.code == 2
-    assert "expected a number, got 'fast'" in capsys.readouterr().err
+    assert "expected a number, zero or more (0: no delays, 1: real time), got 'fast'" in (
+        capsys.readouterr().err
+    )
 
 
 def test_serve_refuses_an_unknown_cassette(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,18 +8,10 @@ import pytest
 
 from fakeupstream.cassette import CloseStep, FrameStep
 from fakeupstream.ga import EventIds
-from fakeupstream.handshake import (
-    Answer,
-    Refuse,
-    Replay,
-    Route,
-    UpgradeRequest,
-    decide,
-    has_credentials,
-    route,
-)
+from fakeupstream.handshake import Answer, Refuse, Replay, decide, has_credentials
 from fakeupstream.storage.library import CassetteLibrary
 from fakeupstream.storage.yaml_reader import loads_cassette
+from fakeupstream.upgrade import Route, UpgradeRequest, route
 
 AUTH = ("Authorization", "Bearer sk-test")
 

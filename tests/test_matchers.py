@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from fakeupstream.cassette import MatchMode
-from fakeupstream.matchers import differences, match_exact, match_frame, match_subset, match_type
+from fakeupstream.matchers import (
+    differences,
+    frame_differences,
+    match_exact,
+    match_subset,
+    match_type,
+)
 
 
 def test_type_matcher_compares_only_the_type() -> None:
@@ -64,5 +70,5 @@ def test_booleans_are_not_numbers() -> None:
     ],
 )
 def test_raw_frames(expected: object, actual: object, problem: str | None) -> None:
-    found = match_frame(MatchMode.EXACT, expected, actual)  # type: ignore[arg-type]
+    found = frame_differences(MatchMode.EXACT, expected, actual)  # type: ignore[arg-type]
     assert found == ([] if problem is None else [problem])

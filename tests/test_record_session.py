@@ -16,7 +16,6 @@ from fakeupstream.cassette import (
     HandshakeRule,
     Refusal,
 )
-from fakeupstream.handshake import UpgradeRequest
 from fakeupstream.record_session import (
     FrameData,
     RecordingSession,
@@ -25,6 +24,7 @@ from fakeupstream.record_session import (
     rebase_times,
 )
 from fakeupstream.redaction import EPHEMERAL_PLACEHOLDER, REDACTED, Redactor
+from fakeupstream.upgrade import UpgradeRequest
 
 SERVER, CLIENT = Direction.SERVER, Direction.CLIENT
 KEY = "sk-SENTINEL0123456789abcdefXYZ"

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -35,26 +33,25 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.http11 import Response
 from websockets.typing import Subprotocol
 
 from ..cassette import Direction
 from ..exceptions import RecordError
-from ..handshake import REALTIME_PATH, UpgradeRequest
+from ..planning import RecordPlan
 from ..record_session import BeforeRecord, RecordingSession, forwardable_close
-from ..recordmode import RecordMode, save_action, should_record
+from ..recordmode import RecordMode, RecordPolicy
 from ..redaction import KEY_SUBPROTOCOL, Redactor, is_secret_header, is_secret_param, redact_url
 from ..report import ConnectionReport
+from ..responses import HttpResponse, error_response
 from ..storage.file_writer import CassetteWriter, SavedCassette
-from ..storage.library import CassetteLibrary, valid_name
 from ..storage.sidecars import DEFAULT_THRESHOLD
+from ..upgrade import REALTIME_PATH, UpgradeRequest
 
 __all__ = [
     "API_KEY_ENV",
     "DEFAULT_UPSTREAM",
-    "Recorder",
+    "RecordRelay",
     "RecordingConfig",
     "upstream_headers",
     "upstream_subprotocols",
@@ -224,12 +221,13 @@ class _Relay:
     started: datetime | None = None
 
 
-class Recorder:
-    """Records the connections of one :class:`~fakeupstream.serve.server.FakeUpstream`.
+class RecordRelay:
+    """Relays and records the connections a server's planner marks for recording.
 
     Args:
         config: how to record.
-        library: the server's cassettes (recordings are written into its directory).
+        writer: saves each recorded connection (the storage layer's file writer).
+        policy: the server's record policy: how each save changes the file.
         errors: the server's list of errors; failed saves are appended to it.
         enter: called when a relayed connection starts (the server counts them).
         leave: called when it is over.
@@ -238,58 +236,38 @@ class Recorder:
     def __init__(
         self,
         config: RecordingConfig,
-        library: CassetteLibrary,
+        writer: CassetteWriter,
+        policy: RecordPolicy,
         errors: list[BaseException],
         *,
         enter: Callable[[], None],
         leave: Callable[[], None],
     ) -> None:
         self.config = config
-        self.library = library
-        self.writer = CassetteWriter(library.directory, sidecar_threshold=config.sidecar_threshold)
+        self.writer = writer
+        self._policy = policy
         self._errors = errors
         self._enter = enter
         self._leave = leave
-        self._decisions: dict[str, bool] = {}
-        self._saved: set[str] = set()  # cassettes saved at least once in this run
         self._last_save: dict[str, asyncio.Future[None]] = {}
         self._pending: dict[ServerConnection, _Relay] = {}
         self._connecting: set[asyncio.Task[ClientConnection]] = set()
         self._watchers: set[asyncio.Task[None]] = set()
 
-    def wants(self, name: str) -> bool:
-        """Tell whether connections to cassette ``name`` are recorded (else replayed).
-
-        Decided the first time the server needs the cassette in this run, from
-        whether its file existed then, and kept for the rest of the run.
-        """
-        decided = self._decisions.get(name)
-        if decided is None:
-            decided = valid_name(name) and should_record(
-                self.config.mode, self.library.exists(name)
-            )
-            self._decisions[name] = decided
-        return decided
-
     # -- the handshake --------------------------------------------------------------------
 
-    async def open(
-        self,
-        connection: ServerConnection,
-        request: UpgradeRequest,
-        name: str,
-        report: ConnectionReport,
-    ) -> Response | None:
+    async def open(self, connection: ServerConnection, plan: RecordPlan) -> HttpResponse | None:
         """Open the upstream for a client's upgrade request (``process_request``).
 
         Returns:
             ``None`` when the upstream accepted (the connection then goes to
-            :meth:`relay`), or the HTTP response for the client: the upstream's
+            :meth:`serve`), or the HTTP response for the client: the upstream's
             refusal (recorded), 502 (unreachable), 504 (too slow) or 503 (stopping).
         """
         loop = asyncio.get_running_loop()
+        name, report = plan.name, plan.report
         session = RecordingSession(
-            request,
+            plan.request,
             redactor=Redactor((self.config.api_key, *self.config.secrets)),
             before_record=self.config.before_record,
         )
@@ -297,34 +275,25 @@ class Recorder:
         # episodes replay in that order even when a later connection ends first.
         relay = _Relay(name, session, report, self._last_save.get(name), saved=loop.create_future())
         self._last_save[name] = relay.saved
-        url = upstream_url(self.config.upstream, request.query)
-        report.outcome = "recording"
+        url = upstream_url(self.config.upstream, plan.request.query)
+        report.start_recording()
         try:
-            relay.upstream = await self._connect(url, request)
+            relay.upstream = await self._connect(url, plan.request)
             relay.started = datetime.now(UTC)
         except InvalidStatus as exc:
             return await self._refused(relay, exc)
         except asyncio.CancelledError:
             relay.saved.set_result(None)
-            report.outcome, report.finished = "refused", True
+            report.refuse()
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # our own handshake is being cancelled: let it go
-            return _error_response(503, "shutting_down", "fakeupstream is shutting down")
+            return _upstream_error(503, "shutting_down", "fakeupstream is shutting down")
         except Exception as exc:
             relay.saved.set_result(None)
-            report.outcome, report.finished = "refused", True
+            report.refuse()
             logger.warning("recording %r: upstream %s failed: %s", name, redact_url(url), exc)
-            if isinstance(exc, TimeoutError):
-                return _error_response(
-                    504,
-                    "upstream_timeout",
-                    f"the upstream did not complete the WebSocket handshake within "
-                    f"{self.config.connect_timeout:g} s",
-                )
-            return _error_response(
-                502, "upstream_unreachable", f"cannot open the upstream WebSocket: {_describe(exc)}"
-            )
+            return _connect_failure(exc, self.config.connect_timeout)
         session.accepted(loop.time())
         self._pending[connection] = relay
         self._enter()
@@ -355,25 +324,23 @@ class Recorder:
         finally:
             self._connecting.discard(task)
 
-    async def _refused(self, relay: _Relay, exc: InvalidStatus) -> Response:
+    async def _refused(self, relay: _Relay, exc: InvalidStatus) -> HttpResponse:
         upstream = exc.response
         body = upstream.body or b""
-        headers = Headers()
-        for name in _PASSTHROUGH:
-            for value in upstream.headers.get_all(name):
-                headers[name] = value  # Headers.__setitem__ appends
+        headers = tuple(
+            (name, value) for name in _PASSTHROUGH for value in upstream.headers.get_all(name)
+        )
         if 200 <= upstream.status_code <= 599:
             relay.session.refused(upstream.status_code, list(upstream.headers.raw_items()), body)
             await self._save(relay)
         else:  # pragma: no cover - websockets only raises InvalidStatus for these
             relay.saved.set_result(None)
-        relay.report.finished = True
-        relay.report.close_reason = f"HTTP {upstream.status_code}"
-        return _response(upstream.status_code, headers, body)
+        relay.report.refuse(f"HTTP {upstream.status_code}")
+        return HttpResponse(upstream.status_code, body, headers)
 
-    def take(self, connection: ServerConnection) -> _Relay | None:
-        """The recorded connection the handler must relay, if this one is."""
-        return self._pending.pop(connection, None)
+    def owns(self, connection: ServerConnection) -> bool:
+        """Tell whether ``connection`` is one this relay opened upstream."""
+        return connection in self._pending
 
     async def _reap_if_orphaned(self, connection: ServerConnection) -> None:
         """Close the upstream if the client's handshake failed after it was opened."""
@@ -383,19 +350,25 @@ class Recorder:
             return
         if relay.upstream is not None:
             await relay.upstream.close(1001, "client went away")
-        relay.report.outcome, relay.report.finished = "refused", True
+        relay.report.refuse()
         relay.saved.set_result(None)
         self._leave()
 
     # -- the session ----------------------------------------------------------------------
 
-    async def relay(self, client: ServerConnection, relay: _Relay) -> None:
+    async def serve(self, client: ServerConnection) -> None:
         """Relay frames both ways until one side closes, then save the episode."""
+        relay = self._pending.pop(client)
         assert relay.upstream is not None
         loop = asyncio.get_running_loop()
         session = relay.session
         try:
             await _relay(client, relay.upstream, session, loop)
+        except Exception as exc:  # a bug: report it, never leave the client hanging
+            logger.exception("connection %d failed while recording", relay.report.id)
+            self._errors.append(exc)
+            with contextlib.suppress(Exception):
+                await client.close(1011, "fakeupstream internal error")
         finally:
             try:
                 # Normally a no-op (the relay closed it); after an error it keeps the
@@ -419,12 +392,11 @@ class Recorder:
                     f"a before_record hook failed ({session.error!r}): the connection to "
                     f"cassette {name!r} was not saved"
                 ) from None
-            action = save_action(self.config.mode, first_save_of_run=name not in self._saved)
             saved = await asyncio.to_thread(
                 self.writer.save,
                 name,
                 session.episode(),
-                action=action,
+                action=self._policy.save_action(name),
                 upstream=self.config.upstream_base,
                 model=session.model,
                 secrets=session.redactor.secrets,
@@ -436,9 +408,8 @@ class Recorder:
             logger.exception("recording %r: saving failed", name)
             self._failed(report, RecordError(f"saving cassette {name!r} failed: {exc!r}"))
         else:
-            self._saved.add(name)
-            report.outcome = "recorded"
-            report.total = report.played = session.frames
+            self._policy.saved(name)
+            report.recorded(session.frames)
             logger.info(
                 "recorded %s (frames: %d, connections: %d)",
                 saved.path,
@@ -458,8 +429,7 @@ class Recorder:
         exc = exc.with_traceback(None)
         exc.__context__ = exc.__cause__ = None
         self._errors.append(exc)
-        report.outcome = "not recorded"
-        report.protocol_errors.append(f"not recorded: {exc}")
+        report.not_recorded(str(exc))
         if self.config.on_error is not None:
             self.config.on_error(exc)
 
@@ -537,21 +507,17 @@ async def _relay(
         await asyncio.gather(*pumps, return_exceptions=True)
 
 
-def _response(status: int, headers: Headers, body: bytes) -> Response:
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:  # pragma: no cover - an unusual status from the upstream
-        phrase = "Unknown"
-    headers["Content-Length"] = str(len(body))
-    headers["Connection"] = "close"  # no reuse after a refused upgrade
-    return Response(status, phrase, headers, body)
+def _upstream_error(status: int, code: str, message: str) -> HttpResponse:
+    return error_response(status, message, code, type="upstream_error")
 
 
-def _error_response(status: int, code: str, message: str) -> Response:
-    body = {"error": {"type": "upstream_error", "code": code, "message": message, "param": None}}
-    return _response(
-        status, Headers([("Content-Type", "application/json")]), json.dumps(body).encode()
-    )
+def _connect_failure(exc: Exception, timeout: float) -> HttpResponse:
+    """504 when the upstream was too slow, 502 when it could not be reached."""
+    if isinstance(exc, TimeoutError):
+        message = f"the upstream did not complete the WebSocket handshake within {timeout:g} s"
+        return _upstream_error(504, "upstream_timeout", message)
+    message = f"cannot open the upstream WebSocket: {_describe(exc)}"
+    return _upstream_error(502, "upstream_unreachable", message)
 
 
 def _describe(exc: Exception) -> str:

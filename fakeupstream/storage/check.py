@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..cassette import Cassette, Direction, FrameStep
 from ..exceptions import CassetteError
-from .yaml_reader import load_cassette
+from .cassette_file import load_cassette
 
 __all__ = ["check_cassette", "event_problems"]
 

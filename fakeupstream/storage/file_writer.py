@@ -10,8 +10,8 @@ Four promises, in the order :meth:`CassetteWriter.save` keeps them:
    (:func:`~fakeupstream.redaction.find_leaks`) and the sidecar payloads for the
    secrets in use; any finding refuses the save with :class:`SecretLeakError`
    and nothing at all is written.
-3. **Nothing half-written.** Sidecars go first, then the YAML through
-   :func:`~fakeupstream.storage.library.write_atomically` (temporary file, fsync,
+3. **Nothing half-written.** Sidecars go first, then the YAML, each through
+   :func:`~fakeupstream.storage.atomic.write_atomically` (temporary file, fsync,
    rename): readers see the old cassette or the new one.
 4. **Nothing replaced by accident.** Only :attr:`SaveAction.REPLACE` drops the
    episodes already in the file, and an existing file that does not load is
@@ -28,14 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .._version import __version__
-from ..cassette import Cassette, Episode, FrameStep, MatchMode, Recorded
+from ..cassette import Cassette, Episode, FrameStep, MatchMode, Recorded, valid_name
 from ..exceptions import CassetteError, RecordError, SecretLeakError
 from ..record_session import rebase_times
 from ..recordmode import SaveAction
 from ..redaction import MIN_SECRET_LENGTH, find_leaks, mask, redact_url
-from .library import SUFFIX, valid_name, write_atomically
-from .sidecars import DEFAULT_THRESHOLD, SidecarSink, prune_sidecars, write_sidecars
-from .yaml_reader import dumps_cassette, load_cassette
+from .cassette_file import load_cassette, render_cassette, write_cassette
+from .library import SUFFIX
+from .sidecars import DEFAULT_THRESHOLD, prune_sidecars
 
 try:  # POSIX
     import fcntl
@@ -179,13 +179,9 @@ class CassetteWriter:
                 fakeupstream=__version__,
             ),
         )
-        sink = None
-        if self.sidecar_threshold is not None:
-            sink = SidecarSink(name, self.sidecar_threshold)
-        text = dumps_cassette(cassette, sidecars=sink)
-        files = [] if sink is None else list(sink.files.values())
-        findings = find_leaks(text, secrets)
-        for item in files:
+        rendered = render_cassette(cassette, name=name, sidecar_threshold=self.sidecar_threshold)
+        findings = find_leaks(rendered.text, secrets)
+        for item in rendered.sidecars:
             findings.extend(
                 f"{item.path}: a secret in use ({mask(secret)})"
                 for secret in secrets
@@ -193,16 +189,15 @@ class CassetteWriter:
             )
         if findings:
             raise SecretLeakError(path, findings)
-        write_sidecars(self.directory, files)
-        write_atomically(path, text)
+        write_cassette(path, rendered)
         if action is SaveAction.REPLACE:
-            prune_sidecars(self.directory, name, (item.path for item in files))
+            prune_sidecars(self.directory, name, (item.path for item in rendered.sidecars))
         return SavedCassette(
             name=name,
             path=path,
             frames=sum(isinstance(step, FrameStep) for item in episodes for step in item.timeline),
             connections=len(episodes),
-            sidecars=len(files),
+            sidecars=len(rendered.sidecars),
         )
 
     def _existing(self, path: Path, *, strict: bool) -> Cassette | None:

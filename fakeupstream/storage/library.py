@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 from pathlib import Path
 
-from ..cassette import Cassette
+from ..cassette import Cassette, valid_name
 from ..exceptions import CassetteError, CassetteNotFound
-from .yaml_reader import dumps_cassette, load_cassette
+from .cassette_file import dump_cassette, load_cassette
 
-__all__ = ["CassetteLibrary", "bundled_cassette_dir", "valid_name", "write_atomically"]
+__all__ = ["SUFFIX", "CassetteLibrary", "bundled_cassette_dir"]
 
 SUFFIX = ".yaml"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def bundled_cassette_dir() -> Path:
@@ -28,30 +24,6 @@ def bundled_cassette_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return package.parent / "cassettes"
-
-
-def valid_name(name: str) -> bool:
-    """Tell whether ``name`` can name a cassette file (no paths, no dot-files)."""
-    return bool(_NAME.match(name)) and not name.endswith(SUFFIX)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never half.
-
-    The text goes to a temporary file in the same directory, is flushed to disk,
-    then renamed over ``path`` (an atomic replace on POSIX and Windows).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class CassetteLibrary:
@@ -106,6 +78,6 @@ class CassetteLibrary:
     def save(self, cassette: Cassette) -> Path:
         """Write ``cassette`` as ``<name>.yaml``, atomically; return the path."""
         path = self.path_for(cassette.name)
-        write_atomically(path, dumps_cassette(cassette))
+        dump_cassette(cassette, path)
         self._cache.pop(cassette.name, None)
         return path

@@ -21,22 +21,23 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..cassette import Direction, JSONObject
+from .atomic import write_atomically
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "SIDECAR_KEY",
     "SidecarFile",
     "SidecarProblem",
+    "SidecarReference",
     "SidecarSink",
     "is_reference",
+    "parse_reference",
     "prune_sidecars",
     "resolve_reference",
     "sidecar_dir_name",
@@ -112,16 +113,20 @@ def is_reference(value: Mapping[str, Any]) -> bool:
     return SIDECAR_KEY in value
 
 
-def resolve_reference(reference: Mapping[str, Any], base: Path | None) -> str:
-    """Read the sidecar a reference names; return its bytes as base64 text.
+@dataclass(frozen=True, slots=True)
+class SidecarReference:
+    """A checked ``{$sidecar: PATH, sha256: HEX, bytes: N}`` reference."""
 
-    Args:
-        reference: ``{$sidecar: PATH, sha256: HEX, bytes: N}`` from the cassette.
-        base: the cassette's directory (``PATH`` is relative to it).
+    path: str
+    sha256: str
+    size: int
+
+
+def parse_reference(reference: Mapping[str, Any]) -> SidecarReference:
+    """Check the shape of a reference (no file is read).
 
     Raises:
-        SidecarProblem: the reference is malformed, the file is missing, or its
-            size or digest differs from the reference.
+        SidecarProblem: wrong keys or types, or a path that leaves the directory.
     """
     if set(reference) != _REFERENCE_KEYS:
         raise SidecarProblem(
@@ -136,22 +141,33 @@ def resolve_reference(reference: Mapping[str, Any], base: Path | None) -> str:
         raise SidecarProblem(
             f"sidecar path {where!r} must be relative to the cassette's directory, without '..'"
         )
-    if base is None:
-        raise SidecarProblem(
-            f"sidecar {where!r} cannot be resolved: the cassette was not loaded from a file"
-        )
+    return SidecarReference(where, digest.lower(), size)
+
+
+def resolve_reference(reference: SidecarReference, base: Path) -> str:
+    """Read the sidecar a reference names; return its bytes as base64 text.
+
+    Args:
+        reference: a reference checked by :func:`parse_reference`.
+        base: the cassette's directory (the reference's path is relative to it).
+
+    Raises:
+        SidecarProblem: the file is missing, or its size or digest differs from the
+            reference.
+    """
+    where = reference.path
     try:
-        data = (base / relative).read_bytes()
+        data = (base / PurePosixPath(where)).read_bytes()
     except FileNotFoundError:
         raise SidecarProblem(f"sidecar file {where!r} is missing") from None
     except OSError as exc:
         raise SidecarProblem(f"cannot read sidecar file {where!r}: {exc}") from None
     actual = hashlib.sha256(data).hexdigest()
-    if len(data) != size or actual != digest.lower():
+    if len(data) != reference.size or actual != reference.sha256:
         raise SidecarProblem(
-            f"sidecar file {where!r} does not match its reference: expected {size} bytes "
-            f"with sha256 {digest[:12]}..., found {len(data)} bytes with sha256 "
-            f"{actual[:12]}... (re-record the cassette or restore the file)"
+            f"sidecar file {where!r} does not match its reference: expected {reference.size} "
+            f"bytes with sha256 {reference.sha256[:12]}..., found {len(data)} bytes with "
+            f"sha256 {actual[:12]}... (re-record the cassette or restore the file)"
         )
     return base64.b64encode(data).decode("ascii")
 
@@ -169,19 +185,7 @@ def write_sidecars(directory: Path, files: Iterable[SidecarFile]) -> None:
                 continue
         except FileNotFoundError:
             pass
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(item.data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(target, item.data)
 
 
 def prune_sidecars(directory: Path, cassette: str, keep: Iterable[str]) -> None:

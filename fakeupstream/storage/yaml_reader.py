@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -45,18 +45,15 @@ from ..cassette import (
     is_sendable_close_code,
 )
 from ..exceptions import CassetteError
-from .sidecars import (
-    SidecarProblem,
-    SidecarSink,
-    is_reference,
-    resolve_reference,
-    write_sidecars,
-)
+from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
 
-__all__ = ["dump_cassette", "dumps_cassette", "load_cassette", "loads_cassette"]
+__all__ = ["SidecarResolver", "loads_cassette"]
+
+SidecarResolver: TypeAlias = Callable[[SidecarReference], str]
+"""Turns a sidecar reference into the base64 text it stands for, or raises
+:class:`~fakeupstream.storage.sidecars.SidecarProblem`."""
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 _TAG = "tag:yaml.org,2002:"
 _JSON_SCALARS = {_TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"}
@@ -66,9 +63,9 @@ _T = TypeVar("_T")
 class _Reader:
     """Builds model objects from YAML nodes, failing with the node's position."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, resolve_sidecar: SidecarResolver | None) -> None:
         self.path = path
-        self.base = None if path is None else path.parent  # sidecars are relative to it
+        self.resolve_sidecar = resolve_sidecar
         self._scalars = yaml.constructor.SafeConstructor()
 
     # -- errors ---------------------------------------------------------------------------
@@ -161,7 +158,13 @@ class _Reader:
                 obj[key] = self.json(value_node)
             if is_reference(obj):
                 try:
-                    return resolve_reference(obj, self.base)
+                    reference = parse_reference(obj)
+                    if self.resolve_sidecar is None:
+                        raise SidecarProblem(
+                            f"sidecar {reference.path!r} cannot be resolved: "
+                            "the cassette was not loaded from a file"
+                        )
+                    return self.resolve_sidecar(reference)
                 except SidecarProblem as exc:
                     self.fail(node, str(exc))
             return obj
@@ -454,13 +457,21 @@ def _describe(node: Node) -> str:
     return f"{kind} {shown!r}"
 
 
-def loads_cassette(text: str, *, name: str = "cassette", path: Path | None = None) -> Cassette:
-    """Build a cassette from YAML text.
+def loads_cassette(
+    text: str,
+    *,
+    name: str = "cassette",
+    path: Path | None = None,
+    resolve_sidecar: SidecarResolver | None = None,
+) -> Cassette:
+    """Build a cassette from YAML text (no file is read).
 
     Args:
         text: the YAML document.
         name: the cassette's name (the file stem when loaded from a file).
         path: the file it came from, named in error messages.
+        resolve_sidecar: resolves sidecar references; without it, a reference is
+            an error.
 
     Raises:
         CassetteError: the text is not a valid version 1 cassette.
@@ -478,164 +489,4 @@ def loads_cassette(text: str, *, name: str = "cassette", path: Path | None = Non
         ) from None
     except yaml.YAMLError as exc:
         raise CassetteError(f"invalid YAML: {exc}", path=path) from None
-    return _Reader(path).cassette(root, name)
-
-
-def load_cassette(path: Path | str) -> Cassette:
-    """Load the cassette at ``path``; its name is the file stem.
-
-    Raises:
-        CassetteError: the file cannot be read or is not a valid cassette.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CassetteError(f"cannot read the cassette: {exc}", path=path) from None
-    return loads_cassette(text, name=path.stem, path=path)
-
-
-# -- dumping ------------------------------------------------------------------------------
-
-
-def _step_data(step: Step, sidecars: SidecarSink | None = None) -> dict[str, Any]:
-    out: dict[str, Any]
-    if isinstance(step, CloseStep):
-        out = {"close": {"code": step.code, "reason": step.reason}}
-    else:
-        kind = step.direction.value
-        if isinstance(step.data, bytes):
-            out = {f"{kind}_binary": base64.b64encode(step.data).decode("ascii")}
-        elif isinstance(step.data, dict) and sidecars is not None:
-            out = {kind: sidecars.event(step.direction, step.data)}
-        else:
-            out = {kind: step.data}
-        if step.match is not None:
-            out["match"] = step.match.value
-    if step.delay:
-        out["delay"] = round(step.delay, 6)
-    return out
-
-
-def _condition_data(when: Condition) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in (
-        ("header", when.header),
-        ("missing_header", when.missing_header),
-        ("missing_query", when.missing_query),
-    ):
-        if value:
-            out[key] = list(value) if len(value) > 1 else value[0]
-    for key, pairs in (("header_equals", when.header_equals), ("query", when.query)):
-        if pairs:
-            out[key] = dict(pairs)
-    if when.path is not None:
-        out["path"] = when.path
-    return out
-
-
-def _cassette_data(cassette: Cassette, sidecars: SidecarSink | None) -> dict[str, Any]:
-    data: dict[str, Any] = {"version": cassette.version}
-    if cassette.description:
-        data["description"] = cassette.description
-    rec = cassette.recorded
-    recorded = {
-        key: value
-        for key, value in (
-            ("at", rec.at.astimezone(UTC).isoformat().replace("+00:00", "Z") if rec.at else None),
-            ("upstream", rec.upstream),
-            ("model", rec.model),
-            ("fakeupstream", rec.fakeupstream),
-        )
-        if value is not None
-    }
-    if recorded:
-        data["recorded"] = recorded
-    if cassette.match is not MatchMode.TYPE:
-        data["match"] = cassette.match.value
-    episodes = [_episode_data(episode, sidecars) for episode in cassette.episodes]
-    if len(episodes) == 1:
-        data.update(episodes[0])
-    else:
-        data["connections"] = episodes
-    return data
-
-
-def _episode_data(episode: Episode, sidecars: SidecarSink | None) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    handshake: dict[str, Any] = {}
-    exp = episode.handshake.expect
-    expect: dict[str, Any] = {}
-    if exp.path is not None:
-        expect["path"] = exp.path
-    if exp.query:
-        expect["query"] = dict(exp.query)
-    if exp.headers:
-        expect["headers"] = dict(exp.headers)
-    if expect:
-        handshake["expect"] = expect
-    rules = []
-    for rule in episode.handshake.rules:
-        entry: dict[str, Any] = {}
-        when = _condition_data(rule.when)
-        if when:
-            entry["when"] = when
-        if rule.refuse is not None:
-            refuse: dict[str, Any] = {"status": rule.refuse.status}
-            if rule.refuse.body is not None:
-                refuse["body"] = rule.refuse.body
-            if rule.refuse.headers:
-                refuse["headers"] = dict(rule.refuse.headers)
-            entry["refuse"] = refuse
-        else:
-            entry["respond"] = [_step_data(step) for step in rule.respond]
-        rules.append(entry)
-    if rules:
-        handshake["rules"] = rules
-    if handshake:
-        data["handshake"] = handshake
-    data["timeline"] = [_step_data(step, sidecars) for step in episode.timeline]
-    return data
-
-
-def dumps_cassette(cassette: Cassette, *, sidecars: SidecarSink | None = None) -> str:
-    """Serialize a cassette as stable, diff-friendly YAML.
-
-    Args:
-        cassette: what to serialize.
-        sidecars: when given, large audio payloads are collected into it and the
-            text holds references to them; write its ``files`` next to the cassette
-            (:func:`~fakeupstream.storage.sidecars.write_sidecars`) before the text.
-    """
-    text: str = yaml.dump(
-        _cassette_data(cassette, sidecars),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=None,
-        width=100,
-    )
-    return text
-
-
-def dump_cassette(
-    cassette: Cassette,
-    path: Path | str,
-    writer: Callable[[Path, str], None] | None = None,
-    *,
-    sidecar_threshold: int | None = None,
-) -> None:
-    """Write ``cassette`` to ``path`` (through ``writer``, e.g. an atomic writer).
-
-    With ``sidecar_threshold``, audio payloads longer than that many characters go
-    to sidecar files in ``<path's directory>/<stem>.sidecar/``, written first.
-    """
-    target = Path(path)
-    sink = None if sidecar_threshold is None else SidecarSink(target.stem, sidecar_threshold)
-    text = dumps_cassette(cassette, sidecars=sink)
-    if sink is not None:
-        write_sidecars(target.parent, sink.files.values())
-    if writer is None:
-        target.write_text(text, encoding="utf-8")
-    else:
-        writer(target, text)
+    return _Reader(path, resolve_sidecar).cassette(root, name)

@@ -54,6 +54,6 @@ async def test_a_client_sending_the_beta_header_through_the_proxy_gets_a_ga_sess
 async def test_a_proxy_that_forwards_the_beta_header_hands_its_client_the_error_and_4000(
     fakeupstream: ThreadedFakeUpstream, proxy
 ) -> None:  # type: ignore[no-untyped-def]
-    # The seed bug, reproduced by configuration rather than by a paid, flaky cloud run.
+    # A gateway that sends OpenAI-Beta upstream, reproduced by configuration.
     gateway = await proxy(fakeupstream.http_url, upstream_headers=["OpenAI-Beta: realtime=v1"])
     await expect_beta_rejection(dialer(lambda model: gateway.realtime_url(model)))

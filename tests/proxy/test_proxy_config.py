@@ -51,7 +51,7 @@ def test_model_is_percent_encoded() -> None:
 
 
 def test_headers_are_authorization_only_by_default() -> None:
-    # The seed bug: a hard-coded OpenAI-Beta header. Nothing vendor-specific goes up.
+    # A hard-coded OpenAI-Beta header is rejected by the GA API: nothing vendor-specific goes up.
     assert target("http://h")[1] == {"Authorization": "Bearer sk-1"}
 
 

@@ -34,10 +34,10 @@ from fakeupstream import (
     SecretLeakError,
     load_cassette,
 )
-from fakeupstream.handshake import UpgradeRequest
 from fakeupstream.record_session import FrameData
 from fakeupstream.serve.record_relay import upstream_headers, upstream_subprotocols, upstream_url
 from fakeupstream.storage.file_writer import SavedCassette
+from fakeupstream.upgrade import UpgradeRequest
 
 from ..helpers import TIMEOUT, recv_event, recv_until_closed, send_event, ws_connect
 

@@ -13,6 +13,7 @@ from freezegun import freeze_time
 from websockets.exceptions import InvalidStatus
 
 from fakeupstream import CassetteNotFound, FakeUpstream
+from fakeupstream.replay import ReplayOptions
 
 from ..helpers import AUTH, TIMEOUT, http, recv_event, recv_until_closed, send_event, ws_connect
 
@@ -271,7 +272,7 @@ def test_a_bad_default_cassette_fails_at_construction() -> None:
     with pytest.raises(CassetteNotFound, match="available: audio_roundtrip"):
         FakeUpstream(cassette="nope")
     with pytest.raises(ValueError, match="speed"):
-        FakeUpstream(speed=-1)
+        FakeUpstream(replay=ReplayOptions(speed=-1))
 
 
 @pytest.mark.asyncio

@@ -11,13 +11,10 @@ import pytest
 from fakeupstream.cassette import Cassette, Direction, Episode, FrameStep
 from fakeupstream.cli import main
 from fakeupstream.exceptions import CassetteError
+from fakeupstream.storage.cassette_file import dump_cassette, load_cassette
 from fakeupstream.storage.sidecars import SIDECAR_KEY, SidecarSink, sidecar_dir_name
-from fakeupstream.storage.yaml_reader import (
-    dump_cassette,
-    dumps_cassette,
-    load_cassette,
-    loads_cassette,
-)
+from fakeupstream.storage.yaml_dumper import dumps_cassette
+from fakeupstream.storage.yaml_reader import loads_cassette
 
 SERVER, CLIENT = Direction.SERVER, Direction.CLIENT
 

@@ -10,8 +10,10 @@ import pytest
 
 from fakeupstream.cassette import CloseStep, Direction, FrameStep, MatchMode
 from fakeupstream.exceptions import CassetteError
+from fakeupstream.storage.cassette_file import load_cassette
 from fakeupstream.storage.library import CassetteLibrary
-from fakeupstream.storage.yaml_reader import dumps_cassette, load_cassette, loads_cassette
+from fakeupstream.storage.yaml_dumper import dumps_cassette
+from fakeupstream.storage.yaml_reader import loads_cassette
 
 MINIMAL = """\
 version: 1

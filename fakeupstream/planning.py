@@ -1,0 +1,197 @@
+"""Plan a connection from its upgrade request: refuse it, replay it, or record it (sans-I/O).
+
+Everything the server decides before the WebSocket handshake completes happens
+here, in this order:
+
+1. **route**: the path must be a realtime endpoint (else 404, no report);
+2. **select**: the cassette named in the path, else the one selected for the next
+   connections, else the server's default (none at all: 404 ``no_cassette``); the
+   connection gets its :class:`~fakeupstream.report.ConnectionReport` from here on;
+3. **record or replay**: the :class:`~fakeupstream.recordmode.RecordPolicy` says
+   whether this cassette is recorded in this run (a :class:`RecordPlan`);
+4. **load**: an unknown cassette is a 404 listing those that exist, a malformed one
+   a 500 saying what is wrong;
+5. **episode**: the n-th connection to a cassette replays its n-th episode (the last
+   one repeats);
+6. **handshake**: :func:`~fakeupstream.handshake.decide` refuses with an HTTP status,
+   answers with frames and a close, or replays the timeline (a :class:`ReplayPlan`).
+
+The server executes the plan; it decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+from .cassette import Cassette, Step, valid_name
+from .exceptions import CassetteError, CassetteNotFound
+from .ga import EventIds
+from .handshake import Answer, Refuse, decide
+from .redaction import redact_target
+from .report import ConnectionReport, Mismatch
+from .responses import HttpResponse, error_response, json_response
+from .upgrade import UpgradeRequest, route
+
+__all__ = [
+    "CassetteSource",
+    "ConnectionPlanner",
+    "Plan",
+    "RecordPlan",
+    "Refused",
+    "ReplayPlan",
+]
+
+
+class CassetteSource(Protocol):
+    """Where cassettes come from (the storage layer's library)."""
+
+    def load(self, name: str) -> Cassette: ...
+
+    def names(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Answer the upgrade request with this HTTP response; ``report`` is ``None`` for
+    requests that are not realtime connections at all."""
+
+    response: HttpResponse
+    report: ConnectionReport | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    """Accept, then play ``steps`` (the timeline, or a handshake rule's answer)."""
+
+    cassette: Cassette
+    steps: Sequence[Step]
+    report: ConnectionReport
+    ids: EventIds
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPlan:
+    """Relay the connection to the real upstream and save it into cassette ``name``."""
+
+    name: str
+    request: UpgradeRequest
+    report: ConnectionReport
+
+
+Plan: TypeAlias = Refused | ReplayPlan | RecordPlan
+
+
+class ConnectionPlanner:
+    """Plans each connection of one server (see the module docstring for the order).
+
+    Args:
+        source: the cassettes.
+        records: tells whether a cassette is recorded in this run; ``None``: never.
+    """
+
+    def __init__(
+        self, source: CassetteSource, records: Callable[[str], bool] | None = None
+    ) -> None:
+        self._source = source
+        self._records = records
+        self._ids = itertools.count(1)
+        self._connections: dict[str, int] = {}
+
+    def reset(self) -> None:
+        """Start every cassette at its first episode again."""
+        self._connections.clear()
+
+    def records(self, name: str) -> bool:
+        """Tell whether connections to cassette ``name`` are recorded in this run."""
+        return self._records is not None and valid_name(name) and self._records(name)
+
+    def plan(
+        self,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        subprotocols: Sequence[str],
+        *,
+        selected: str | None,
+    ) -> Plan:
+        """Plan the connection for one upgrade request.
+
+        Args:
+            target: the request target (path and query).
+            headers: the request headers, in order.
+            subprotocols: the subprotocols the client offers.
+            selected: the cassette for connections that do not name one, if any.
+        """
+        try:
+            request = UpgradeRequest.from_target(target, headers, subprotocols)
+        except ValueError as exc:  # e.g. an unbalanced "[" in the authority
+            message = f"malformed request target: {exc}"
+            return Refused(error_response(400, message, "invalid_request_target"), None)
+        where = route(request.path)
+        if where is None:
+            message = (
+                f"no realtime endpoint at {request.path!r}; connect to /v1/realtime?model=... "
+                "or /cassettes/<name>/v1/realtime?model=..."
+            )
+            return Refused(error_response(404, message, "not_found"), None)
+        name = where.cassette or selected
+        report = ConnectionReport(id=next(self._ids), cassette=name, path=redact_target(target))
+        request = request.with_path(where.path)
+        if name is None:
+            message = (
+                "no cassette selected: name one in the path (/cassettes/<name>/v1/realtime), "
+                "with POST /__fakeupstream/cassette?name=<name>, or with --cassette"
+            )
+            return self._refuse(
+                report, error_response(404, message, "no_cassette", available=self._names())
+            )
+        if self.records(name):
+            return RecordPlan(name, request, report)
+        try:
+            cassette = self._source.load(name)
+        except CassetteNotFound as exc:
+            response = error_response(404, str(exc), "unknown_cassette", available=exc.available)
+            return self._refuse(report, response)
+        except CassetteError as exc:
+            message = f"cassette {name!r} is malformed: {exc}"
+            return self._refuse(report, error_response(500, message, "invalid_cassette"))
+        return self._handshake(cassette, request, report)
+
+    def _handshake(
+        self, cassette: Cassette, request: UpgradeRequest, report: ConnectionReport
+    ) -> Plan:
+        number = self._connections.get(cassette.name, 0)
+        self._connections[cassette.name] = number + 1
+        report.episode = min(number, len(cassette.episodes) - 1)
+        episode = cassette.episode(number)
+        ids = EventIds(report.id)
+        decision = decide(episode.handshake, request, ids)
+        if isinstance(decision, Refuse):
+            response = json_response(decision.status, decision.body, decision.headers)
+            report.refuse(answered_by=decision.why)
+            return Refused(response, report)
+        if isinstance(decision, Answer):
+            report.answer(decision.why)
+            return ReplayPlan(cassette, decision.steps, report, ids)
+        report.replay()
+        if decision.differences:
+            report.mismatches.append(
+                Mismatch(
+                    what="unexpected upgrade request",
+                    step=None,
+                    line=None,
+                    expected=None,
+                    actual=report.path,
+                    differences=list(decision.differences),
+                )
+            )
+        return ReplayPlan(cassette, episode.timeline, report, ids)
+
+    def _refuse(self, report: ConnectionReport, response: HttpResponse) -> Refused:
+        report.refuse()
+        return Refused(response, report)
+
+    def _names(self) -> list[str]:
+        return self._source.names()

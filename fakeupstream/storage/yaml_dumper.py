@@ -1,0 +1,143 @@
+""":class:`~fakeupstream.cassette.Cassette` → YAML text: stable and diff-friendly.
+
+Keys keep their order, delays are rounded to microseconds, one episode is written
+flat (``handshake`` and ``timeline`` at the top) and several as ``connections``,
+so load → dump → load gives the same cassette. Given a
+:class:`~fakeupstream.storage.sidecars.SidecarSink`, large audio payloads are
+collected into it and the text holds references to them.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC
+from typing import Any
+
+import yaml
+
+from ..cassette import Cassette, CloseStep, Condition, Episode, MatchMode, Step
+from .sidecars import SidecarSink
+
+__all__ = ["dumps_cassette"]
+
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _step_data(step: Step, sidecars: SidecarSink | None = None) -> dict[str, Any]:
+    out: dict[str, Any]
+    if isinstance(step, CloseStep):
+        out = {"close": {"code": step.code, "reason": step.reason}}
+    else:
+        kind = step.direction.value
+        if isinstance(step.data, bytes):
+            out = {f"{kind}_binary": base64.b64encode(step.data).decode("ascii")}
+        elif isinstance(step.data, dict) and sidecars is not None:
+            out = {kind: sidecars.event(step.direction, step.data)}
+        else:
+            out = {kind: step.data}
+        if step.match is not None:
+            out["match"] = step.match.value
+    if step.delay:
+        out["delay"] = round(step.delay, 6)
+    return out
+
+
+def _condition_data(when: Condition) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (
+        ("header", when.header),
+        ("missing_header", when.missing_header),
+        ("missing_query", when.missing_query),
+    ):
+        if value:
+            out[key] = list(value) if len(value) > 1 else value[0]
+    for key, pairs in (("header_equals", when.header_equals), ("query", when.query)):
+        if pairs:
+            out[key] = dict(pairs)
+    if when.path is not None:
+        out["path"] = when.path
+    return out
+
+
+def _cassette_data(cassette: Cassette, sidecars: SidecarSink | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"version": cassette.version}
+    if cassette.description:
+        data["description"] = cassette.description
+    rec = cassette.recorded
+    recorded = {
+        key: value
+        for key, value in (
+            ("at", rec.at.astimezone(UTC).isoformat().replace("+00:00", "Z") if rec.at else None),
+            ("upstream", rec.upstream),
+            ("model", rec.model),
+            ("fakeupstream", rec.fakeupstream),
+        )
+        if value is not None
+    }
+    if recorded:
+        data["recorded"] = recorded
+    if cassette.match is not MatchMode.TYPE:
+        data["match"] = cassette.match.value
+    episodes = [_episode_data(episode, sidecars) for episode in cassette.episodes]
+    if len(episodes) == 1:
+        data.update(episodes[0])
+    else:
+        data["connections"] = episodes
+    return data
+
+
+def _episode_data(episode: Episode, sidecars: SidecarSink | None) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    handshake: dict[str, Any] = {}
+    exp = episode.handshake.expect
+    expect: dict[str, Any] = {}
+    if exp.path is not None:
+        expect["path"] = exp.path
+    if exp.query:
+        expect["query"] = dict(exp.query)
+    if exp.headers:
+        expect["headers"] = dict(exp.headers)
+    if expect:
+        handshake["expect"] = expect
+    rules = []
+    for rule in episode.handshake.rules:
+        entry: dict[str, Any] = {}
+        when = _condition_data(rule.when)
+        if when:
+            entry["when"] = when
+        if rule.refuse is not None:
+            refuse: dict[str, Any] = {"status": rule.refuse.status}
+            if rule.refuse.body is not None:
+                refuse["body"] = rule.refuse.body
+            if rule.refuse.headers:
+                refuse["headers"] = dict(rule.refuse.headers)
+            entry["refuse"] = refuse
+        else:
+            entry["respond"] = [_step_data(step) for step in rule.respond]
+        rules.append(entry)
+    if rules:
+        handshake["rules"] = rules
+    if handshake:
+        data["handshake"] = handshake
+    data["timeline"] = [_step_data(step, sidecars) for step in episode.timeline]
+    return data
+
+
+def dumps_cassette(cassette: Cassette, *, sidecars: SidecarSink | None = None) -> str:
+    """Serialize a cassette as stable, diff-friendly YAML.
+
+    Args:
+        cassette: what to serialize.
+        sidecars: when given, large audio payloads are collected into it and the
+            text holds references to them; write its ``files`` next to the cassette
+            (:func:`~fakeupstream.storage.sidecars.write_sidecars`) before the text.
+    """
+    text: str = yaml.dump(
+        _cassette_data(cassette, sidecars),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=None,
+        width=100,
+    )
+    return text
