@@ -137,7 +137,7 @@ def upstream_failure_response(exc: Exception, connect_timeout: float) -> Respons
         for name in _PASSTHROUGH_HEADERS:
             for value in upstream.headers.get_all(name):
                 headers[name] = value  # Headers.__setitem__ appends
-        return _response(upstream.status_code, headers, upstream.body or b"")
+        return _response(upstream.status_code, headers, bytes(upstream.body or b""))
     if isinstance(exc, TimeoutError):
         return error_response(
             504,

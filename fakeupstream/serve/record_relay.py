@@ -326,7 +326,7 @@ class RecordRelay:
 
     async def _refused(self, relay: _Relay, exc: InvalidStatus) -> HttpResponse:
         upstream = exc.response
-        body = upstream.body or b""
+        body = bytes(upstream.body or b"")
         headers = tuple(
             (name, value) for name in _PASSTHROUGH for value in upstream.headers.get_all(name)
         )
