@@ -11,7 +11,7 @@ from fakeupstream.ga import EventIds
 from fakeupstream.handshake import Answer, Refuse, Replay, decide, has_credentials
 from fakeupstream.storage.library import CassetteLibrary
 from fakeupstream.storage.yaml_reader import loads_cassette
-from fakeupstream.upgrade import Route, UpgradeRequest, route
+from fakeupstream.upgrade import UpgradeRequest
 
 AUTH = ("Authorization", "Bearer sk-test")
 
@@ -22,21 +22,6 @@ def request(
     subprotocols: tuple[str, ...] = (),
 ) -> UpgradeRequest:
     return UpgradeRequest.from_target(target, list(headers), subprotocols)
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("/v1/realtime", Route(None, "/v1/realtime")),
-        ("/v1/realtime/", Route(None, "/v1/realtime")),
-        ("/cassettes/session/v1/realtime", Route("session", "/v1/realtime")),
-        ("/v1/other", None),
-        ("/cassettes/session", None),
-        ("/", None),
-    ],
-)
-def test_route(path: str, expected: Route | None) -> None:
-    assert route(path) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,142 @@
+"""Connection planning without sockets or files: plain requests in, plans out."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from fakeupstream.cassette import Cassette
+from fakeupstream.exceptions import CassetteError, CassetteNotFound
+from fakeupstream.planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
+from fakeupstream.report import Outcome
+from fakeupstream.storage.yaml_reader import loads_cassette
+
+AUTH = [("Authorization", "Bearer sk-test")]
+TWO_EPISODES = textwrap.dedent(
+    """\
+    version: 1
+    connections:
+      - timeline: [{server: {type: session.created, n: 1}}]
+      - timeline: [{server: {type: session.created, n: 2}}]
+    """
+)
+BETA = textwrap.dedent(
+    """\
+    version: 1
+    handshake:
+      rules:
+        - when: {header: OpenAI-Beta}
+          refuse: {status: 400, body: {error: {code: beta}}}
+    timeline: []
+    """
+)
+
+
+class Source:
+    """An in-memory cassette source: name -> YAML text (or an exception to raise)."""
+
+    def __init__(self, **texts: str) -> None:
+        self.texts = texts
+        self.loads: list[str] = []
+
+    def load(self, name: str) -> Cassette:
+        self.loads.append(name)
+        if name not in self.texts:
+            raise CassetteNotFound(name, self.names())
+        if self.texts[name] == "broken":
+            raise CassetteError("expected a mapping", line=1)
+        return loads_cassette(self.texts[name], name=name)
+
+    def names(self) -> list[str]:
+        return sorted(self.texts)
+
+
+def plan(planner: ConnectionPlanner, target: str, *, selected: str | None = None, headers=AUTH):  # type: ignore[no-untyped-def]
+    return planner.plan(target, headers, [], selected=selected)
+
+
+def body(refused: Refused) -> dict[str, object]:
+    payload = json.loads(refused.response.body)
+    assert isinstance(payload, dict)
+    return payload["error"]  # type: ignore[no-any-return]
+
+
+def test_a_path_that_is_not_realtime_is_refused_without_a_report() -> None:
+    result = plan(ConnectionPlanner(Source()), "/v2/else")
+    assert isinstance(result, Refused)
+    assert result.report is None
+    assert result.response.status == 404
+    assert body(result)["code"] == "not_found"
+
+
+def test_without_a_cassette_the_refusal_lists_those_that_exist() -> None:
+    result = plan(ConnectionPlanner(Source(a=TWO_EPISODES)), "/v1/realtime?model=m")
+    assert isinstance(result, Refused) and result.report is not None
+    assert result.report.outcome is Outcome.REFUSED and result.report.finished
+    assert body(result)["code"] == "no_cassette"
+    assert body(result)["available"] == ["a"]
+
+
+def test_the_path_names_the_cassette_before_the_selected_one() -> None:
+    source = Source(a=TWO_EPISODES, b=TWO_EPISODES)
+    result = plan(ConnectionPlanner(source), "/cassettes/b/v1/realtime?model=m", selected="a")
+    assert isinstance(result, ReplayPlan)
+    assert result.report.cassette == "b"
+    assert result.report.path == "/cassettes/b/v1/realtime?model=m"
+
+
+def test_unknown_and_malformed_cassettes_are_refused_with_reports() -> None:
+    planner = ConnectionPlanner(Source(bad="broken"))
+    unknown = plan(planner, "/cassettes/nope/v1/realtime?model=m")
+    malformed = plan(planner, "/cassettes/bad/v1/realtime?model=m")
+    assert isinstance(unknown, Refused) and unknown.response.status == 404
+    assert body(unknown)["available"] == ["bad"]
+    assert isinstance(malformed, Refused) and malformed.response.status == 500
+    assert body(malformed)["code"] == "invalid_cassette"
+    assert [unknown.report.id, malformed.report.id] == [1, 2]  # type: ignore[union-attr]
+
+
+def test_connections_take_the_episodes_in_order_and_reset_starts_again() -> None:
+    planner = ConnectionPlanner(Source(a=TWO_EPISODES))
+    episodes = []
+    for _ in range(3):
+        result = plan(planner, "/v1/realtime?model=m", selected="a")
+        assert isinstance(result, ReplayPlan)
+        episodes.append((result.report.episode, result.steps[0].data["n"]))  # type: ignore[union-attr]
+    planner.reset()
+    again = plan(planner, "/v1/realtime?model=m", selected="a")
+    assert isinstance(again, ReplayPlan)
+    assert episodes == [(0, 1), (1, 2), (1, 2)]
+    assert again.report.episode == 0
+
+
+def test_handshake_rules_refuse_and_the_ga_emulation_answers() -> None:
+    planner = ConnectionPlanner(Source(beta=BETA))
+    refused = plan(
+        planner, "/cassettes/beta/v1/realtime?model=m", headers=[*AUTH, ("OpenAI-Beta", "x")]
+    )
+    assert isinstance(refused, Refused) and refused.response.status == 400
+    assert refused.report is not None and refused.report.answered_by == "handshake rule 1 (line 4)"
+    answered = plan(planner, "/cassettes/beta/v1/realtime?model=m", headers=[])
+    assert isinstance(answered, ReplayPlan)
+    assert answered.report.outcome is Outcome.ANSWERED
+    assert answered.steps[-1].summary().startswith("close 3000")
+
+
+def test_recorded_cassettes_are_planned_for_the_relay_without_loading() -> None:
+    source = Source()
+    planner = ConnectionPlanner(source, records=lambda name: name == "new")
+    result = plan(planner, "/cassettes/new/v1/realtime?model=m&api_key=sk-secret")
+    assert isinstance(result, RecordPlan)
+    assert (result.name, result.request.path) == ("new", "/v1/realtime")
+    assert "sk-secret" not in result.report.path
+    assert source.loads == []
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden", "a" * 300, "x.yaml"])
+def test_names_that_cannot_be_files_are_never_recorded_or_loaded(name: str) -> None:
+    source = Source()
+    planner = ConnectionPlanner(source, records=lambda _name: True)
+    assert not planner.records(name)
