@@ -26,7 +26,7 @@ from .serve.logs import cli_logging
 from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
 from .storage.file_writer import SavedCassette
-from .storage.library import SUFFIX, CassetteLibrary
+from .storage.library import CassetteLibrary
 
 __all__ = ["RECORD_PORT", "SERVE_PORT", "main"]
 
@@ -217,8 +217,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _record(args: argparse.Namespace) -> int:
     if not valid_name(args.cassette):
         raise FakeUpstreamError(
-            f"{args.cassette!r} is not a cassette name (letters, digits, '_', '.', '-'; "
-            "no path, no .yaml)"
+            f"{args.cassette!r} is not a cassette name (letters, digits, '_', '.', '-', "
+            "and '/' between parts; no absolute path, no '..', no .yaml)"
         )
     mode = RecordMode(args.record_mode)
     failures: list[RecordError] = []
@@ -296,7 +296,9 @@ def _cassette_files(paths: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(path.glob("*" + SUFFIX)))
+            files.extend(
+                CassetteLibrary(path).path_for(name) for name in CassetteLibrary(path).names()
+            )
         else:
             files.append(path)
     return files
