@@ -369,7 +369,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         result = yield  # raises (and skips the check) when the test itself failed
     except Exception as exc:
-        explained = _explain_missing_default(item, server, exc)
+        explained = _explain_missing_default(item, server, exc) or _explain_blocked(exc, server)
         if explained is None:
             raise
     finally:
@@ -379,6 +379,36 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         pytest.fail(explained, pytrace=False)
     _verify(item, server)
     return result
+
+
+def _explain_blocked(exc: BaseException, server: ThreadedFakeUpstream) -> str | None:
+    """Say so when a network-blocking plugin refused the connection to the fake itself.
+
+    pytest-recording's ``--block-network`` raises ``RuntimeError("Network is disabled ...")``
+    from ``socket.connect`` for every host not in ``--allowed-hosts``, loopback included;
+    pytest-socket raises ``SocketBlockedError`` unless ``--allow-hosts`` lets it through.
+    A client library may wrap either, so the whole chain of causes is searched.
+    """
+    host = server.server.host
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, RuntimeError) and str(cause).startswith("Network is disabled"):
+            return (
+                f"fakeupstream: pytest-recording's network blocking refused the connection "
+                f"to the fake upstream on {host}: allow it with --allowed-hosts={host} (or "
+                f'allowed_hosts=["{host}"] in @pytest.mark.block_network or vcr_config)'
+            )
+        if type(cause).__name__.startswith("Socket") and type(cause).__name__.endswith(
+            "BlockedError"
+        ):
+            return (
+                f"fakeupstream: pytest-socket refused the connection to the fake upstream on "
+                f"{host}: allow it with --allow-hosts={host}"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _explain_missing_default(

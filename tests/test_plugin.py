@@ -346,3 +346,54 @@ def test_a_test_without_a_marker_replays_module_slash_test(project: pytest.Pytes
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+BLOCKER = """\
+import socket
+import pytest
+
+class SocketBlockedError(RuntimeError):  # pytest-socket's name
+    pass
+
+@pytest.fixture(autouse=True)
+def block(request, monkeypatch):
+    # What pytest-recording's --block-network (0.14) and pytest-socket do to every connect.
+    def refuse(self, address, *args, **kwargs):
+        if request.node.name.endswith("socket"):
+            raise SocketBlockedError(f"A test tried to use socket.socket.connect() with {address}")
+        raise RuntimeError(f"Network is disabled for host {address[0]!r}")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+"""
+
+
+def test_a_blocked_connection_to_the_fake_says_which_host_to_allow(
+    project: pytest.Pytester,
+) -> None:
+    project.makeconftest(BLOCKER)
+    project.makepyfile(
+        test_it=textwrap.dedent("""\
+        import asyncio
+        import pytest
+        from client import session_update
+
+        @pytest.mark.cassette("session")
+        def test_recording(fakeupstream):
+            asyncio.run(session_update(fakeupstream.url + "/v1/realtime?model=m"))
+
+        @pytest.mark.cassette("session")
+        def test_socket(fakeupstream):
+            asyncio.run(session_update(fakeupstream.url + "/v1/realtime?model=m"))
+        """)
+    )
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "fakeupstream: pytest-recording's network blocking refused the connection to the "
+            "fake upstream on 127.0.0.1: allow it with --allowed-hosts=127.0.0.1 (or "
+            'allowed_hosts=["127.0.0.1"] in @pytest.mark.block_network or vcr_config)',
+            "fakeupstream: pytest-socket refused the connection to the fake upstream on "
+            "127.0.0.1: allow it with --allow-hosts=127.0.0.1",
+        ]
+    )
