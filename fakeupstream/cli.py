@@ -138,7 +138,12 @@ def _parser() -> argparse.ArgumentParser:
         help="directory of cassettes (default: the bundled ones)",
     )
 
-    check = commands.add_parser("check", help="validate cassette files")
+    check = commands.add_parser(
+        "check",
+        help="validate cassette files",
+        epilog="exit status: 0 every file is valid, 1 some file is not, 2 bad usage or the "
+        "openai SDK is missing (pip install 'fakeupstream[sdk]', or --no-sdk)",
+    )
     check.add_argument(
         "paths",
         nargs="*",

@@ -219,3 +219,36 @@ def test_record_and_serve_default_to_different_ports() -> None:
     assert _parser().parse_args(["record", "--cassette", "x"]).port == RECORD_PORT == 8766
     assert _parser().parse_args(["record", "--cassette", "x", "-vv"]).verbose == 2
     assert _parser().parse_args(["serve", "-q"]).quiet is True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+async def test_a_signal_closes_live_sessions_with_1001_and_exits_0(stop: signal.Signals) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fakeupstream",
+        "serve",
+        "--port",
+        "0",
+        "--cassette",
+        "session",
+        "-q",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
+        async with ws_connect(f"{line.split()[-1]}/v1/realtime?model=gpt-realtime") as ws:
+            assert (await recv_event(ws))["type"] == "session.created"
+            process.send_signal(stop)
+            await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
+        assert ws.close_code == 1001
+        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert await process.stderr.read() == b""  # -q: a warning-level line is not an error
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
