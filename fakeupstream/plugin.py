@@ -4,9 +4,10 @@ Registered through the ``pytest11`` entry point; nothing to import or enable.
 
 Fixtures:
     ``fakeupstream`` (function scope): the running server, its reports reset and the
-        cassette of the test's ``cassette`` marker selected. After the test, client
-        frames the cassette did not expect and cassette steps that never played fail
-        the test with a readable diff (quietly skipped when the test already failed).
+        cassette of the test's ``cassette`` marker (else its default, ``<module>/<test>``)
+        selected. After the test, client frames the cassette did not expect and cassette
+        steps that never played fail the test with a readable diff (quietly skipped when
+        the test already failed).
     ``fakeupstream_server`` (session scope): the same server, started once per
         session (once per xdist worker) on its own thread, so sync tests that call
         ``asyncio.run`` and async tests on any loop can both use it.
@@ -387,22 +388,25 @@ def _explain_blocked(exc: BaseException, server: ThreadedFakeUpstream) -> str | 
     pytest-recording's ``--block-network`` raises ``RuntimeError("Network is disabled ...")``
     from ``socket.connect`` for every host not in ``--allowed-hosts``, loopback included;
     pytest-socket raises ``SocketBlockedError`` unless ``--allow-hosts`` lets it through.
-    A client library may wrap either, so the whole chain of causes is searched.
+    A client library may wrap either, so the whole chain of causes is searched. Only a
+    refusal that names the fake's host counts (pytest-recording before 0.13 names none:
+    then only when no connection reached the fake).
     """
     host = server.server.host
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if isinstance(cause, RuntimeError) and str(cause).startswith("Network is disabled"):
+        text = str(cause)
+        ours = host in text if "host" in text else not server.reports()
+        if isinstance(cause, RuntimeError) and text.startswith("Network is disabled") and ours:
             return (
                 f"fakeupstream: pytest-recording's network blocking refused the connection "
                 f"to the fake upstream on {host}: allow it with --allowed-hosts={host} (or "
                 f'allowed_hosts=["{host}"] in @pytest.mark.block_network or vcr_config)'
             )
-        if type(cause).__name__.startswith("Socket") and type(cause).__name__.endswith(
-            "BlockedError"
-        ):
+        kind = type(cause).__name__
+        if kind.startswith("Socket") and kind.endswith("BlockedError") and ours:
             return (
                 f"fakeupstream: pytest-socket refused the connection to the fake upstream on "
                 f"{host}: allow it with --allow-hosts={host}"

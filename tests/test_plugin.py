@@ -384,10 +384,18 @@ def test_a_blocked_connection_to_the_fake_says_which_host_to_allow(
         @pytest.mark.cassette("session")
         def test_socket(fakeupstream):
             asyncio.run(session_update(fakeupstream.url + "/v1/realtime?model=m"))
+
+        @pytest.mark.cassette("session", allow_unplayed=True)
+        def test_another_host(fakeupstream):
+            import socket
+            with socket.socket() as sock:  # closed: socket.create_connection would leak it
+                sock.connect(("192.0.2.1", 80))  # refused by the blocker, never sent
         """)
     )
     result = project.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
+    # Another host's refusal is the test's own business: its error is left as it is.
+    result.stdout.fnmatch_lines(["*RuntimeError: Network is disabled for host '192.0.2.1'"])
     result.stdout.fnmatch_lines(
         [
             "fakeupstream: pytest-recording's network blocking refused the connection to the "
