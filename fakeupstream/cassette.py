@@ -73,14 +73,16 @@ def is_sendable_close_code(code: int) -> bool:
 
 
 def valid_name(name: str) -> bool:
-    """Tell whether ``name`` can name a cassette: letters, digits, ``_ . -``; no path.
+    """Tell whether ``name`` can name a cassette: letters, digits, ``_ . -``, and ``/``.
 
-    A name is the file's stem: no separators, no leading dot (no hidden or
-    parent-directory files), no ``.yaml`` suffix, at most ``MAX_NAME_LENGTH`` characters.
+    A name is the file's path under the cassette directory without ``.yaml``: parts
+    separated by ``/`` (``test_chat/test_reply``), each checked on its own, so no
+    absolute path, no empty part, no backslash, no leading dot (no hidden or
+    parent-directory files), no ``.yaml`` suffix; at most ``MAX_NAME_LENGTH`` characters.
     """
     return (
         len(name) <= MAX_NAME_LENGTH
-        and _NAME.fullmatch(name) is not None
+        and all(_NAME.fullmatch(part) is not None for part in name.split("/"))
         and not name.endswith(".yaml")
     )
 

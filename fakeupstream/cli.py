@@ -2,7 +2,8 @@
 
 Each subcommand parses its arguments and calls library code; errors the user
 can fix are printed as one clear line (exit 1, or 2 for bad usage), never as a
-traceback.
+traceback. A closed stdout (``fakeupstream list | head``) ends the command
+quietly with exit 1.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -20,12 +22,17 @@ from .cassette import valid_name
 from .exceptions import CassetteError, FakeUpstreamError, RecordError
 from .recordmode import RecordMode
 from .replay import ReplayOptions, check_speed
+from .serve.logs import cli_logging
 from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
 from .storage.file_writer import SavedCassette
-from .storage.library import SUFFIX, CassetteLibrary
+from .storage.library import CassetteLibrary
 
-__all__ = ["main"]
+__all__ = ["RECORD_PORT", "SERVE_PORT", "main"]
+
+SERVE_PORT = 8765
+RECORD_PORT = 8766
+"""Not ``serve``'s port, so a recorder and a replaying server can run side by side."""
 
 
 def _speed(text: str) -> float:
@@ -60,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port",
         type=_port,
-        default=8765,
+        default=SERVE_PORT,
         help="port to bind; 0 picks a free one (default: %(default)s)",
     )
     serve.add_argument(
@@ -83,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="delay scale: 0 = no delays, 1 = real time (default: %(default)s)",
     )
-    serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    _add_verbosity(serve)
 
     record = commands.add_parser(
         "record",
@@ -111,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--port",
         type=_port,
-        default=8765,
+        default=RECORD_PORT,
         help="port to bind; 0 picks a free one (default: %(default)s)",
     )
     record.add_argument(
@@ -121,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         help="all: replace the cassette, then append; new_episodes: append to it; "
         "once: only record it if it does not exist (default: %(default)s)",
     )
-    record.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    _add_verbosity(record)
 
     listing = commands.add_parser("list", help="list cassettes with their descriptions")
     listing.add_argument(
@@ -131,7 +138,12 @@ def _parser() -> argparse.ArgumentParser:
         help="directory of cassettes (default: the bundled ones)",
     )
 
-    check = commands.add_parser("check", help="validate cassette files")
+    check = commands.add_parser(
+        "check",
+        help="validate cassette files",
+        epilog="exit status: 0 every file is valid, 1 some file is not, 2 bad usage or the "
+        "openai SDK is missing (pip install 'fakeupstream[sdk]', or --no-sdk)",
+    )
     check.add_argument(
         "paths",
         nargs="*",
@@ -147,29 +159,51 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_verbosity(command: argparse.ArgumentParser) -> None:
+    loudness = command.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="stderr gets one line per connection by default; -v adds one per frame, "
+        "-vv websockets' own debug log (keys are always masked)",
+    )
+    loudness.add_argument("-q", "--quiet", action="store_true", help="log errors only")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "record":
-            return _record(args)
-        if args.command == "list":
-            return _list(args)
-        return _check(args)
+        status = _run(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is handled below
+        return status
     except FakeUpstreamError as exc:
         print(f"fakeupstream: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`fakeupstream list | head`): stop quietly. Point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        with cli_logging(-1 if args.quiet else args.verbose):
+            return _serve(args)
+    if args.command == "record":
+        with cli_logging(-1 if args.quiet else args.verbose):
+            return _record(args)
+    if args.command == "list":
+        return _list(args)
+    return _check(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.verbose:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     fake = FakeUpstream(
         args.cassette_dir,
         args.cassette,
@@ -186,14 +220,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    if args.verbose:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     if not valid_name(args.cassette):
         raise FakeUpstreamError(
-            f"{args.cassette!r} is not a cassette name (letters, digits, '_', '.', '-'; "
-            "no path, no .yaml)"
+            f"{args.cassette!r} is not a cassette name (letters, digits, '_', '.', '-', "
+            "and '/' between parts; no absolute path, no '..', no .yaml)"
         )
     mode = RecordMode(args.record_mode)
     failures: list[RecordError] = []
@@ -204,8 +234,7 @@ def _record(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     def failed(exc: RecordError) -> None:
-        failures.append(exc)
-        print(f"fakeupstream: error: {exc}", file=sys.stderr, flush=True)
+        failures.append(exc)  # the recorder has logged it (errors show even with -q)
 
     config = RecordingConfig.from_env(mode, upstream=args.upstream, on_saved=saved, on_error=failed)
     fake = FakeUpstream(
@@ -272,7 +301,9 @@ def _cassette_files(paths: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(path.glob("*" + SUFFIX)))
+            files.extend(
+                CassetteLibrary(path).path_for(name) for name in CassetteLibrary(path).names()
+            )
         else:
             files.append(path)
     return files
@@ -280,7 +311,15 @@ def _cassette_files(paths: Sequence[Path]) -> list[Path]:
 
 def _check(args: argparse.Namespace) -> int:
     from .storage.check import check_cassette
+    from .storage.sdkcheck import sdk_available
 
+    if not args.no_sdk and not sdk_available():
+        print(
+            "fakeupstream: error: check validates events with the openai SDK, which is not "
+            "installed: pip install 'fakeupstream[sdk]', or check the format only with --no-sdk",
+            file=sys.stderr,
+        )
+        return 2
     files = _cassette_files(args.paths)
     if not files:
         print("fakeupstream: error: no cassette files to check", file=sys.stderr)

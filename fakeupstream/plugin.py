@@ -4,9 +4,10 @@ Registered through the ``pytest11`` entry point; nothing to import or enable.
 
 Fixtures:
     ``fakeupstream`` (function scope): the running server, its reports reset and the
-        cassette of the test's ``cassette`` marker selected. After the test, client
-        frames the cassette did not expect and cassette steps that never played fail
-        the test with a readable diff (quietly skipped when the test already failed).
+        cassette of the test's ``cassette`` marker (else its default, ``<module>/<test>``)
+        selected. After the test, client frames the cassette did not expect and cassette
+        steps that never played fail the test with a readable diff (quietly skipped when
+        the test already failed).
     ``fakeupstream_server`` (session scope): the same server, started once per
         session (once per xdist worker) on its own thread, so sync tests that call
         ``asyncio.run`` and async tests on any loop can both use it.
@@ -20,6 +21,16 @@ Fixtures:
 
 Marker:
     ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False)``
+
+Which cassette a connection replays, first match wins (docs/pytest-plugin.md says the same):
+    1. the one its path names (``fakeupstream.cassette_url(name)``);
+    2. the one the test selected with ``fakeupstream.use(name)``;
+    3. the marker's;
+    4. the test's default, ``<module>/<test>`` under the cassette directory
+       (pytest-recording's convention; see :mod:`fakeupstream.naming`), selected when
+       it exists or the record mode records it. When it does not, a connection that
+       names no cassette is refused, and the test's failure says which file was looked
+       for and how to record it.
 
 Options (command line, then ini, then default; one rule for all of them):
     ``--cassette-dir DIR`` / ``fakeupstream_cassette_dir``: the cassettes (default: the
@@ -50,10 +61,17 @@ from pathlib import Path
 
 import pytest
 
-from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError, RecordError
+from .exceptions import (
+    CassetteError,
+    CassetteNotFound,
+    FakeUpstreamError,
+    RecordError,
+    ReplayFailure,
+)
+from .naming import default_cassette_name
 from .recordmode import RecordMode, parse_record_mode
 from .replay import ReplayOptions, check_speed
-from .report import verify
+from .report import ConnectionReport, Outcome, verify
 from .serve.record_relay import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
 from .serve.threaded import ThreadedFakeUpstream
@@ -70,6 +88,8 @@ __all__ = [
 
 _IDLE_TIMEOUT = 5.0
 _MARKER = "cassette"
+_MISSING_DEFAULT = pytest.StashKey[str]()
+"""What to tell a test whose default cassette does not exist, if it connects without one."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -254,6 +274,8 @@ def fakeupstream_server(
 
     In a record mode, the cassettes the mode says are recorded through it.
     """
+    if fakeupstream_recording is not None and fakeupstream_cassette_dir is not None:
+        fakeupstream_cassette_dir.mkdir(parents=True, exist_ok=True)  # recordings go there
     if fakeupstream_cassette_dir is not None and not fakeupstream_cassette_dir.is_dir():
         raise pytest.UsageError(
             f"fakeupstream: cassette directory {fakeupstream_cassette_dir} does not exist"
@@ -279,12 +301,17 @@ def fakeupstream(
     """Function scope, :class:`ThreadedFakeUpstream`: the server, reset for this test.
 
     The ``cassette`` marker picks the cassette for connections that do not name one
-    in their path; without the marker, connections must name one
-    (``fakeupstream.cassette_url(name)``) or the test calls ``fakeupstream.use(name)``.
+    in their path; without the marker, the test's default cassette
+    (``<module>/<test>``) does, if it exists or is recorded in this run.
     """
     name, _ = _marker_options(request.node)
     fakeupstream_server.wait_idle(_IDLE_TIMEOUT)  # connections of the previous test
     fakeupstream_server.reset()
+    if name is None:
+        _use_default(request, fakeupstream_server)
+        yield fakeupstream_server
+        fakeupstream_server.use(None)
+        return
     problem = None
     try:
         fakeupstream_server.use(name)
@@ -302,6 +329,32 @@ def fakeupstream(
     fakeupstream_server.use(None)
 
 
+def _use_default(request: pytest.FixtureRequest, server: ThreadedFakeUpstream) -> None:
+    """Select the test's default cassette, or remember why it cannot be."""
+    item = request.node
+    cls = getattr(item, "cls", None)
+    name = default_cassette_name(item.path.stem, item.name, None if cls is None else cls.__name__)
+    try:
+        server.use(name)
+    except CassetteNotFound:
+        directory = server.server.library.directory
+        configured = _resolve_cassette_dir(request.config)
+        where = server.server.library.path_for(name)
+        if configured is None:
+            where_note = " (the bundled cassettes: give your own with --cassette-dir DIR)"
+        else:
+            where_note = ""
+        item.stash[_MISSING_DEFAULT] = (
+            f"fakeupstream: this test names no cassette, and its default one does not "
+            f"exist: {where}{where_note}\n"
+            f"  to record it against the real API: {API_KEY_ENV}=sk-... pytest "
+            f"{_record_flag()}=once --cassette-dir {configured or 'DIR'} {item.nodeid}\n"
+            f'  or name an existing one: @pytest.mark.{_MARKER}("name") (in {directory})'
+        )
+    except CassetteError as exc:
+        pytest.fail(f"fakeupstream: {exc}", pytrace=False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """Check the replay right after the test body, so a miss is a test *failure*."""
@@ -313,13 +366,69 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         # An async test's own loop may still be closing connections (a gateway under
         # test lives there): wait for the server to go idle *on that loop*, while it runs.
         item.obj = _then_wait_idle(original, server)  # type: ignore[attr-defined]
+    explained = None
     try:
         result = yield  # raises (and skips the check) when the test itself failed
+    except Exception as exc:
+        explained = _explain_missing_default(item, server, exc) or _explain_blocked(exc, server)
+        if explained is None:
+            raise
     finally:
         if original is not None:
             item.obj = original  # type: ignore[attr-defined]
+    if explained is not None:  # raised here, not in `except`: no "During handling of..."
+        pytest.fail(explained, pytrace=False)
     _verify(item, server)
     return result
+
+
+def _explain_blocked(exc: BaseException, server: ThreadedFakeUpstream) -> str | None:
+    """Say so when a network-blocking plugin refused the connection to the fake itself.
+
+    pytest-recording's ``--block-network`` raises ``RuntimeError("Network is disabled ...")``
+    from ``socket.connect`` for every host not in ``--allowed-hosts``, loopback included;
+    pytest-socket raises ``SocketBlockedError`` unless ``--allow-hosts`` lets it through.
+    A client library may wrap either, so the whole chain of causes is searched. Only a
+    refusal that names the fake's host counts (pytest-recording before 0.13 names none:
+    then only when no connection reached the fake).
+    """
+    host = server.server.host
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        text = str(cause)
+        ours = host in text if "host" in text else not server.reports()
+        if isinstance(cause, RuntimeError) and text.startswith("Network is disabled") and ours:
+            return (
+                f"fakeupstream: pytest-recording's network blocking refused the connection "
+                f"to the fake upstream on {host}: allow it with --allowed-hosts={host} (or "
+                f'allowed_hosts=["{host}"] in @pytest.mark.block_network or vcr_config)'
+            )
+        kind = type(cause).__name__
+        if kind.startswith("Socket") and kind.endswith("BlockedError") and ours:
+            return (
+                f"fakeupstream: pytest-socket refused the connection to the fake upstream on "
+                f"{host}: allow it with --allow-hosts={host}"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _explain_missing_default(
+    item: pytest.Item, server: ThreadedFakeUpstream, exc: Exception
+) -> str | None:
+    """Replace a bare "HTTP 404" by what was missing, when the default cassette was."""
+    missing = item.stash.get(_MISSING_DEFAULT, None)
+    if missing is None:
+        return None
+    refused = [r for r in server.reports() if r.cassette is None and r.outcome is Outcome.REFUSED]
+    if not refused:
+        return None
+    return (
+        f"{missing}\n  connection {refused[0].id} was refused: no cassette selected "
+        f"(HTTP 404 no_cassette); the test then failed with {type(exc).__name__}: {exc}"
+    )
 
 
 def _then_wait_idle(
@@ -364,13 +473,36 @@ def _verify(item: pytest.Item, server: ThreadedFakeUpstream) -> None:
     errors = server.errors()
     if errors and isinstance(errors[0], RecordError):
         # Says what was not saved and why (the leak guard's findings, masked).
-        raise errors[0] from None
+        pytest.fail(f"{type(errors[0]).__name__}: {errors[0]}", pytrace=False)
     if errors:
         raise FakeUpstreamError(
             f"the fake upstream failed while serving: {errors[0]!r}"
         ) from errors[0]
-    verify(
-        server.reports(),
-        mismatches=not options.get("allow_mismatches", False),
-        unplayed=not options.get("allow_unplayed", False),
+    reports = server.reports()
+    failure = None
+    try:
+        verify(
+            reports,
+            mismatches=not options.get("allow_mismatches", False),
+            unplayed=not options.get("allow_unplayed", False),
+        )
+    except ReplayFailure as exc:
+        failure = _replay_failure(exc, reports, server)
+    if failure is not None:  # the diff is the whole story: no plugin frames before it
+        pytest.fail(failure, pytrace=False)
+
+
+def _replay_failure(
+    exc: ReplayFailure, reports: list[ConnectionReport], server: ThreadedFakeUpstream
+) -> str:
+    """The failure's text: the diff, then the file of each cassette it talks about."""
+    named = dict.fromkeys(
+        r.cassette for r in reports if r.cassette is not None and (r.mismatches or r.unplayed)
     )
+    files = []
+    for name in named:
+        try:
+            files.append(f"  cassette {name!r}: {server.server.library.path_for(name)}")
+        except CassetteNotFound:  # pragma: no cover - a played cassette has a valid name
+            continue
+    return "\n".join([f"{type(exc).__name__}: {exc}", *files])

@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 __all__ = ["REALTIME_PATH", "Route", "UpgradeRequest", "route"]
 
 REALTIME_PATH = "/v1/realtime"
-_PREFIXED = re.compile(r"^/cassettes/(?P<name>[^/]+)(?P<rest>/.*)$")
+# A name may hold "/" (test_chat/test_reply): it runs up to the realtime endpoint.
+_PREFIXED = re.compile(r"^/cassettes/(?P<name>[^/]+(?:/[^/]+)*?)(?P<rest>/v1/realtime/?)$")
 
 
 @dataclass(frozen=True, slots=True)

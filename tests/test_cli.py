@@ -142,7 +142,17 @@ async def test_serve_as_a_process_prints_where_it_listens_and_stops_on_sigterm()
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
         assert process.stderr is not None
-        assert b"Traceback" not in await process.stderr.read()
+        log = (await process.stderr.read()).decode()
+        assert "Traceback" not in log
+        # Without -v: one line per connection, nothing from asyncio or websockets.
+        lines = log.splitlines()
+        assert len(lines) == 2, log
+        assert lines[0].endswith(
+            "connection 1 /v1/realtime?model=gpt-realtime -> cassette 'session', replayed, "
+            "1/3 steps played, 0 mismatches, 2 unplayed, closed 1000 by client; "
+            f"details: {url.replace('ws:', 'http:')}/__fakeupstream/report"
+        )
+        assert "cassette 'beta_header_rejected', answered, " in lines[1]
     finally:
         if process.returncode is None:
             process.kill()
@@ -167,3 +177,78 @@ def test_serve_on_a_port_in_use_is_one_clear_line(capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert err.startswith(f"fakeupstream: error: cannot listen on 127.0.0.1:{port}")
     assert "Traceback" not in err
+
+
+def test_check_without_the_sdk_is_one_line_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "openai", None)  # what `import openai` does without it
+    assert main(["check"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "fakeupstream: error: check validates events with the openai SDK, which is not "
+        "installed: pip install 'fakeupstream[sdk]', or check the format only with --no-sdk"
+    ]
+    assert main(["check", "--no-sdk"]) == 0
+
+
+def test_a_closed_stdout_ends_list_quietly() -> None:
+    """`fakeupstream list | head -0`: the reader is gone before the first line."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "fakeupstream", "list"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=TIMEOUT * 6,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 1
+    assert result.stderr == ""
+
+
+def test_record_and_serve_default_to_different_ports() -> None:
+    from fakeupstream.cli import RECORD_PORT, SERVE_PORT, _parser
+
+    assert _parser().parse_args(["serve"]).port == SERVE_PORT == 8765
+    assert _parser().parse_args(["record", "--cassette", "x"]).port == RECORD_PORT == 8766
+    assert _parser().parse_args(["record", "--cassette", "x", "-vv"]).verbose == 2
+    assert _parser().parse_args(["serve", "-q"]).quiet is True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+async def test_a_signal_closes_live_sessions_with_1001_and_exits_0(stop: signal.Signals) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fakeupstream",
+        "serve",
+        "--port",
+        "0",
+        "--cassette",
+        "session",
+        "-q",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
+        async with ws_connect(f"{line.split()[-1]}/v1/realtime?model=gpt-realtime") as ws:
+            assert (await recv_event(ws))["type"] == "session.created"
+            process.send_signal(stop)
+            await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
+        assert ws.close_code == 1001
+        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert await process.stderr.read() == b""  # -q: a warning-level line is not an error
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

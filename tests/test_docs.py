@@ -32,9 +32,11 @@ def test_the_plugin_guide_examples_pass(pytester: pytest.Pytester) -> None:
 
 
 def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
+    """In this environment; tests/e2e/test_readme_fresh_env.py runs it in a new one that
+    holds only what the README's install line names, with no configuration at all."""
     [block] = [block for block in python_blocks(ROOT / "README.md") if "def test_" in block]
-    pytester.makeini(INI)
-    pytester.makepyfile(test_readme=block)
+    pytester.makeini(INI)  # quiets pytest-asyncio's start-up warning in this suite
+    pytester.makepyfile(test_reply=block)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 

@@ -252,3 +252,156 @@ def test_fresh_ids_from_the_ini(project: pytest.Pytester) -> None:
         """)
     )
     project.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_a_mismatch_failure_starts_with_the_diff_and_shows_no_plugin_source(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        test_it=textwrap.dedent("""\
+        import asyncio
+        import pytest
+        from websockets.asyncio.client import connect
+
+        async def connect_only(url):
+            async with connect(url, additional_headers={"Authorization": "Bearer k"}) as ws:
+                await ws.recv()
+
+        @pytest.mark.cassette("session")
+        def test_audio_instead(fakeupstream):
+            asyncio.run(connect_only(fakeupstream.url + "/v1/realtime?model=gpt-realtime"))
+        """)
+    )
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.lines
+    header = next(i for i, line in enumerate(out) if "_ test_audio_instead _" in line)
+    assert out[header + 1] == "UnplayedError: the cassette was not played to the end:"
+    result.stdout.fnmatch_lines(
+        [
+            "UnplayedError: the cassette was not played to the end:",
+            "connection 1 (cassette 'session', /v1/realtime?model=gpt-realtime):",
+            "  step 2 (line *): server 'session.updated' never played",
+            "  cassette 'session': *session.yaml",
+            "FAILED test_it.py::test_audio_instead - Failed: UnplayedError: *",
+        ]
+    )
+    for noise in ("*pytest_runtest_call*", "*def _verify*", "*plugin.py*", "*During handling*"):
+        result.stdout.no_fnmatch_line(noise)
+
+
+DEFAULT = """\
+import asyncio
+import pytest
+from client import session_update
+
+def test_default(fakeupstream):
+    created, _ = asyncio.run(session_update(fakeupstream.url + "/v1/realtime?model=m"))
+    assert created["event_id"] == "default"
+
+class TestChat:
+    def test_in_class(self, fakeupstream):
+        created, _ = asyncio.run(session_update(fakeupstream.url + "/v1/realtime?model=m"))
+        assert created["event_id"] == "in class"
+
+@pytest.mark.parametrize("n", [1])
+def test_missing(fakeupstream, n):
+    asyncio.run(session_update(fakeupstream.url + "/v1/realtime?model=m"))
+
+def test_missing_but_named_in_the_path(fakeupstream):
+    base = fakeupstream.cassette_url("test_it/test_default").replace("http", "ws")
+    asyncio.run(session_update(base + "/v1/realtime?model=m"))
+"""
+
+
+def session_cassette(event_id: str) -> str:
+    return (
+        "version: 1\ntimeline:\n"
+        f"  - server: {{type: session.created, event_id: {event_id}, session: {{}}}}\n"
+        "  - client: {type: session.update}\n"
+        "  - server: {type: session.updated, event_id: u, session: {}}\n"
+    )
+
+
+def test_a_test_without_a_marker_replays_module_slash_test(project: pytest.Pytester) -> None:
+    cassettes = project.mkdir("cassettes")
+    (cassettes / "test_it").mkdir()
+    (cassettes / "test_it" / "test_default.yaml").write_text(session_cassette("default"))
+    (cassettes / "test_it" / "TestChat.test_in_class.yaml").write_text(
+        session_cassette("'in class'")
+    )
+    project.makepyfile(test_it=DEFAULT)
+    result = project.runpytest("-p", "no:cacheprovider", f"--cassette-dir={cassettes}")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_missing?1? _*",
+            "fakeupstream: this test names no cassette, and its default one does not exist: "
+            f"{cassettes}/test_it/test_missing-1.yaml",
+            "  to record it against the real API: OPENAI_API_KEY=sk-... pytest "
+            f"--record-mode=once --cassette-dir {cassettes} test_it.py::test_missing?1?",
+            '  or name an existing one: @pytest.mark.cassette("name") *',
+            "  connection * was refused: no cassette selected (HTTP 404 no_cassette); the test "
+            "then failed with InvalidStatus: server rejected WebSocket connection: HTTP 404",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+BLOCKER = """\
+import socket
+import pytest
+
+class SocketBlockedError(RuntimeError):  # pytest-socket's name
+    pass
+
+@pytest.fixture(autouse=True)
+def block(request, monkeypatch):
+    # What pytest-recording's --block-network (0.14) and pytest-socket do to every connect.
+    def refuse(self, address, *args, **kwargs):
+        if request.node.name.endswith("socket"):
+            raise SocketBlockedError(f"A test tried to use socket.socket.connect() with {address}")
+        raise RuntimeError(f"Network is disabled for host {address[0]!r}")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+"""
+
+
+def test_a_blocked_connection_to_the_fake_says_which_host_to_allow(
+    project: pytest.Pytester,
+) -> None:
+    project.makeconftest(BLOCKER)
+    project.makepyfile(
+        test_it=textwrap.dedent("""\
+        import asyncio
+        import pytest
+        from client import session_update
+
+        @pytest.mark.cassette("session")
+        def test_recording(fakeupstream):
+            asyncio.run(session_update(fakeupstream.url + "/v1/realtime?model=m"))
+
+        @pytest.mark.cassette("session")
+        def test_socket(fakeupstream):
+            asyncio.run(session_update(fakeupstream.url + "/v1/realtime?model=m"))
+
+        @pytest.mark.cassette("session", allow_unplayed=True)
+        def test_another_host(fakeupstream):
+            import socket
+            with socket.socket() as sock:  # closed: socket.create_connection would leak it
+                sock.connect(("192.0.2.1", 80))  # refused by the blocker, never sent
+        """)
+    )
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)
+    # Another host's refusal is the test's own business: its error is left as it is.
+    result.stdout.fnmatch_lines(["*RuntimeError: Network is disabled for host '192.0.2.1'"])
+    result.stdout.fnmatch_lines(
+        [
+            "fakeupstream: pytest-recording's network blocking refused the connection to the "
+            "fake upstream on 127.0.0.1: allow it with --allowed-hosts=127.0.0.1 (or "
+            'allowed_hosts=["127.0.0.1"] in @pytest.mark.block_network or vcr_config)',
+            "fakeupstream: pytest-socket refused the connection to the fake upstream on "
+            "127.0.0.1: allow it with --allow-hosts=127.0.0.1",
+        ]
+    )

@@ -199,3 +199,27 @@ def test_pytest_recording_keeps_its_record_mode_flag(
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--fakeupstream-record-mode=once records realtime cassettes*"])
+
+
+def test_a_test_without_a_marker_records_and_replays_its_default_cassette(
+    pytester: pytest.Pytester, standin: ThreadedFakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest-recording's convention: ``<cassette dir>/<module>/<test>.yaml``."""
+    pytester.makeini(INI)
+    pytester.makepyfile(test_chat=TEST.replace('@pytest.mark.cassette("recorded_here")\n', ""))
+    cassettes = pytester.path / "cassettes"
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    upstream = standin.cassette_url("session")
+    result = pytester.runpytest(
+        "--record-mode=once", f"--cassette-dir={cassettes}", f"--record-upstream={upstream}"
+    )
+    result.assert_outcomes(passed=1)
+    written = sorted(p.relative_to(cassettes).as_posix() for p in cassettes.rglob("*"))
+    assert written == ["test_chat", "test_chat/test_session.yaml"]  # no lock file left
+    path = cassettes / "test_chat" / "test_session.yaml"
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by group and others, like git files
+    assert len(load_cassette(path).timeline) == 3
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    pytester.runpytest(f"--cassette-dir={cassettes}").assert_outcomes(passed=1)
+    assert len(standin.reports()) == 1  # replayed

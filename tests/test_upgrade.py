@@ -15,6 +15,12 @@ from fakeupstream.upgrade import Route, UpgradeRequest, route
         ("/cassettes/session/v1/realtime", Route("session", "/v1/realtime")),
         ("/v1/other", None),
         ("/cassettes/session", None),
+        (
+            "/cassettes/test_chat/test_reply/v1/realtime",
+            Route("test_chat/test_reply", "/v1/realtime"),
+        ),
+        ("/cassettes/session/v1/other", None),
+        ("/cassettes//v1/realtime", None),
         ("/", None),
     ],
 )

@@ -1,18 +1,37 @@
-"""Logging that never shows a key.
+"""Logging that never shows a key, and the command line's log levels.
 
 ``websockets`` logs every request and response header at debug level, and a
 key may also travel in a query string or a subprotocol. :class:`RedactSecrets`
 masks all of these in the formatted message, whoever logged it.
+
+Two loggers: ``fakeupstream`` (one line per connection at ``INFO``, one line per
+frame at ``DEBUG``) and its child ``fakeupstream.websockets``, which the server and
+the recorder hand to ``websockets`` for its own handshake and frame logs. Keeping
+them apart lets ``-v`` show the frames without websockets' every header.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
+import sys
+from collections.abc import Iterator
+from typing import TextIO
 
 from ..redaction import REDACTED, is_secret_header
+from ..report import ConnectionReport, Outcome
 
-__all__ = ["RedactSecrets", "redact_text"]
+__all__ = [
+    "PROTOCOL_LOGGER",
+    "RedactSecrets",
+    "cli_logging",
+    "connection_line",
+    "frame_summary",
+    "log_connection",
+    "redact_text",
+]
 
 _HEADER_LINE = re.compile(
     r"^(?P<prefix>[<>] )?(?P<name>[A-Za-z0-9-]+): (?P<value>.*)$", re.MULTILINE
@@ -52,3 +71,103 @@ class RedactSecrets(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+PROTOCOL_LOGGER = logging.getLogger("fakeupstream.websockets")
+"""What ``websockets`` logs for the fake: headers and frames (shown with ``-vv``)."""
+# A logger's own filters do not apply to records its children propagate: mask here too.
+PROTOCOL_LOGGER.addFilter(RedactSecrets())
+
+_MAX_SUMMARY = 80
+
+
+def frame_summary(data: str | bytes) -> str:
+    """Describe a frame in a few words: its event type and size, never its content."""
+    if isinstance(data, bytes):
+        return f"binary frame ({len(data)} bytes)"
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return f"non-JSON text ({len(data)} chars)"
+    kind = event.get("type") if isinstance(event, dict) else None
+    name = kind[:_MAX_SUMMARY] if isinstance(kind, str) else "event without a type"
+    return f"{name} ({len(data)} chars)"
+
+
+def connection_line(
+    report: ConnectionReport, *, status: int | None = None, report_url: str | None = None
+) -> str:
+    """One line on how a connection went: cassette, outcome, steps, mismatches, close.
+
+    Args:
+        report: the finished connection.
+        status: the HTTP status it was refused with, if it was.
+        report_url: where the full report is served; named when something went wrong.
+    """
+    cassette = "no cassette" if report.cassette is None else f"cassette {report.cassette!r}"
+    # The path is followed by a space: a masked query value runs to the next one.
+    parts = [f"connection {report.id} {report.path} -> {cassette}, {report.outcome.value}"]
+    if status is not None:
+        parts[0] += f" (HTTP {status})"
+    if report.total:
+        parts.append(f"{report.played}/{report.total} steps played")
+    parts.append(_plural(len(report.mismatches), "mismatch", "mismatches"))
+    if report.unplayed:
+        parts.append(f"{len(report.unplayed)} unplayed")
+    if report.close_code is not None:
+        parts.append(f"closed {report.close_code} by {report.closed_by or 'server'}")
+    line = ", ".join(parts)
+    if report_url is not None and _went_wrong(report):
+        line += f"; details: {report_url}"
+    return line
+
+
+def log_connection(
+    logger: logging.Logger,
+    report: ConnectionReport,
+    *,
+    status: int | None = None,
+    report_url: str | None = None,
+) -> None:
+    """Log :func:`connection_line`: ``INFO`` when it went as recorded, else ``WARNING``."""
+    level = logging.WARNING if _went_wrong(report) else logging.INFO
+    if logger.isEnabledFor(level):
+        logger.log(level, "%s", connection_line(report, status=status, report_url=report_url))
+
+
+def _went_wrong(report: ConnectionReport) -> bool:
+    bad = (Outcome.REFUSED, Outcome.NOT_RECORDED)
+    return bool(report.mismatches or report.unplayed or report.outcome in bad)
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+@contextlib.contextmanager
+def cli_logging(verbosity: int, stream: TextIO | None = None) -> Iterator[None]:
+    """Log to ``stream`` (stderr) at the command line's level while the block runs.
+
+    ``verbosity`` -1 (``-q``): errors only; 0: one line per connection; 1 (``-v``):
+    also one line per frame; 2 (``-vv``): also websockets' own debug log (headers
+    and frames). Only the ``fakeupstream`` loggers are touched, never the root one,
+    so asyncio and other libraries stay quiet; every line goes through
+    :class:`RedactSecrets`.
+    """
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(RedactSecrets())
+    main = logging.getLogger("fakeupstream")
+    levels = (main.level, PROTOCOL_LOGGER.level)
+    if verbosity < 0:
+        main.setLevel(logging.ERROR)
+    else:
+        main.setLevel(logging.INFO if verbosity == 0 else logging.DEBUG)
+    PROTOCOL_LOGGER.setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+    main.addHandler(handler)
+    try:
+        yield
+    finally:
+        main.removeHandler(handler)
+        main.setLevel(levels[0])
+        PROTOCOL_LOGGER.setLevel(levels[1])

@@ -47,6 +47,7 @@ from ..responses import HttpResponse, error_response
 from ..storage.file_writer import CassetteWriter, SavedCassette
 from ..storage.sidecars import DEFAULT_THRESHOLD
 from ..upgrade import REALTIME_PATH, UpgradeRequest
+from .logs import PROTOCOL_LOGGER, log_connection
 
 __all__ = [
     "API_KEY_ENV",
@@ -314,7 +315,7 @@ class RecordRelay:
                 # Audio events can be megabytes; the GA SDK turns compression off too.
                 max_size=None,
                 compression=None,
-                logger=logger,
+                logger=PROTOCOL_LOGGER,
             )
 
         task = asyncio.create_task(open_upstream())
@@ -379,6 +380,7 @@ class RecordRelay:
                     session.ended(Direction.CLIENT, None, None, loop.time())
                 await self._save(relay)
             finally:
+                log_connection(logger, relay.report)
                 self._leave()
 
     async def _save(self, relay: _Relay) -> None:
@@ -410,7 +412,7 @@ class RecordRelay:
         else:
             self._policy.saved(name)
             report.recorded(session.frames)
-            logger.info(
+            logger.debug(
                 "recorded %s (frames: %d, connections: %d)",
                 saved.path,
                 saved.frames,

@@ -37,7 +37,7 @@ from ..responses import HttpResponse, error_response, reason_phrase
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
 from .front_door import front_door
-from .logs import RedactSecrets
+from .logs import PROTOCOL_LOGGER, RedactSecrets, frame_summary, log_connection
 from .record_relay import RecordingConfig, RecordRelay
 
 __all__ = ["MAX_REPORTS", "FakeUpstream"]
@@ -134,11 +134,11 @@ class FakeUpstream:
             open_timeout=_OPEN_TIMEOUT + (self._relay.config.connect_timeout if self._relay else 0),
             max_size=_MAX_MESSAGE,
             max_queue=64,
-            logger=logger,
+            logger=PROTOCOL_LOGGER,
             create_connection=front_door(self._admin),
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
-        logger.info("listening on %s (cassettes in %s)", self.url, self.library.directory)
+        logger.debug("listening on %s (cassettes in %s)", self.url, self.library.directory)
 
     async def stop(self) -> None:
         """Close every connection (code 1001) and release the port."""
@@ -253,6 +253,8 @@ class FakeUpstream:
         if plan.report is not None:
             self._reports.append(plan.report)
         if isinstance(plan, Refused):
+            if plan.report is not None:
+                self._log(plan.report, status=plan.response.status)
             return _to_websockets(plan.response)
         if isinstance(plan, RecordPlan):
             assert self._relay is not None
@@ -279,6 +281,7 @@ class FakeUpstream:
         plan = self._plans.pop(connection, None)
         if plan is not None:  # websockets refused the upgrade itself (e.g. not a WebSocket)
             plan.report.refuse(f"HTTP {response.status_code}")
+            self._log(plan.report, status=response.status_code)
             self._leave()
 
     async def _reap_unhandled(self, connection: ServerConnection) -> None:
@@ -286,6 +289,7 @@ class FakeUpstream:
         plan = self._plans.pop(connection, None)
         if plan is not None:
             plan.report.refuse("the connection ended during the handshake")
+            self._log(plan.report)
             self._leave()
 
     # -- the session ----------------------------------------------------------------------
@@ -302,7 +306,7 @@ class FakeUpstream:
         report = plan.report
         logger.debug("connection %d: %s, cassette %r", report.id, report.path, report.cassette)
         try:
-            await _replay(ws, session, asyncio.get_running_loop())
+            await _replay(ws, session, asyncio.get_running_loop(), report.id)
         except ConnectionClosed:
             pass
         except Exception as exc:  # a bug: report it, never leave the client hanging
@@ -320,6 +324,7 @@ class FakeUpstream:
                     None if received is None else received.reason,
                     by=by,
                 )
+            self._log(report)
             self._leave()
 
     def _session(self, plan: ReplayPlan) -> ReplaySession:
@@ -338,6 +343,11 @@ class FakeUpstream:
             fresh_ids=IdRewriter(str(plan.report.id)) if self.options.fresh_ids else None,
         )
 
+    def _log(self, report: ConnectionReport, *, status: int | None = None) -> None:
+        log_connection(
+            logger, report, status=status, report_url=f"{self.http_url}/__fakeupstream/report"
+        )
+
     def _enter(self) -> None:
         self._busy += 1
         self._idle.clear()
@@ -349,9 +359,10 @@ class FakeUpstream:
 
 
 async def _replay(
-    ws: ServerConnection, session: ReplaySession, loop: asyncio.AbstractEventLoop
+    ws: ServerConnection, session: ReplaySession, loop: asyncio.AbstractEventLoop, number: int
 ) -> None:
     """Drive the replay engine: send what is due, wait for the client or the next deadline."""
+    frames = logger.isEnabledFor(logging.DEBUG)  # -v: one line per frame
     while True:
         for action in session.due(loop.time()):
             if isinstance(action, Close):
@@ -359,6 +370,8 @@ async def _replay(
                 session.finish(action.code, action.reason, by="server")
                 return
             await ws.send(action.data)
+            if frames:
+                logger.debug("connection %d > %s", number, frame_summary(action.data))
         deadline = session.deadline()
         timeout = None if deadline is None else max(0.0, deadline - loop.time())
         try:
@@ -366,6 +379,8 @@ async def _replay(
                 message = await ws.recv()
         except TimeoutError:
             continue
+        if frames:
+            logger.debug("connection %d < %s", number, frame_summary(message))
         session.receive(message, loop.time())
 
 

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 __all__ = ["write_atomically"]
+
+
+def _read_umask() -> int:
+    # The only portable way to read the umask sets it; done once, at import, before
+    # any thread of ours could create a file meanwhile.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
@@ -15,11 +27,19 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     The data goes to a temporary file in the same directory (``.NAME.*.tmp``), is
     flushed to disk, then renamed over ``path``: an atomic replace on POSIX and
     Windows. On any failure the temporary file is removed and ``path`` is untouched.
+    The file gets the mode of the one it replaces, or a new file's usual mode
+    (``0o666`` less the umask, e.g. ``0o644``), not the temporary file's ``0o600``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
             stream.flush()

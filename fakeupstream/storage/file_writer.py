@@ -2,10 +2,10 @@
 
 Four promises, in the order :meth:`CassetteWriter.save` keeps them:
 
-1. **No interleaving.** Saving takes an exclusive lock on ``<dir>/.<name>.lock``
-   (``fcntl.flock``, which holds between processes, e.g. xdist workers, and
-   between threads), re-reads the cassette under the lock, and writes it back
-   with the new episode before letting go.
+1. **No interleaving.** Saving takes an exclusive lock on ``.<name>.lock`` next to
+   the cassette (``fcntl.flock``, which holds between processes, e.g. xdist workers,
+   and between threads), re-reads the cassette under the lock, and writes it back
+   with the new episode before letting go. The lock file is removed on the way out.
 2. **No secrets.** The serialized text is scanned by the leak guard
    (:func:`~fakeupstream.redaction.find_leaks`) and the sidecar payloads for the
    secrets in use; any finding refuses the save with :class:`SecretLeakError`
@@ -21,6 +21,7 @@ Four promises, in the order :meth:`CassetteWriter.save` keeps them:
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,21 +54,46 @@ _LOCAL_LOCKS_GUARD = threading.Lock()
 
 @contextlib.contextmanager
 def cassette_lock(directory: Path, name: str) -> Iterator[None]:
-    """Hold the exclusive lock of cassette ``name`` (blocking until it is free)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f".{name}.lock"
+    """Hold the exclusive lock of cassette ``name`` (blocking until it is free).
+
+    The lock is ``.<stem>.lock`` next to the cassette file, and it is deleted before
+    it is released, so no lock file outlives a save (unless the process is killed).
+    """
+    target = directory / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = target.parent / f".{target.name}.lock"
     if not _FLOCK:  # pragma: no cover - exercised on Windows only
         with _LOCAL_LOCKS_GUARD:
             lock = _LOCAL_LOCKS.setdefault(path.resolve(), threading.Lock())
         with lock:
             yield
         return
-    with path.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    while True:
+        handle = path.open("a")
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            # The previous holder may have deleted the file after we opened it: a lock on
+            # a deleted file excludes nobody, so only the file still at `path` counts.
+            if _same_file(path, handle.fileno()):
+                break
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still locked: the next holder re-checks
+        handle.close()  # releases the lock
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        on_disk = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +205,10 @@ class CassetteWriter:
                 fakeupstream=__version__,
             ),
         )
-        rendered = render_cassette(cassette, name=name, sidecar_threshold=self.sidecar_threshold)
+        # Sidecars sit next to the file: <stem>.sidecar/, whatever directory it is in.
+        rendered = render_cassette(
+            cassette, name=path.stem, sidecar_threshold=self.sidecar_threshold
+        )
         findings = find_leaks(rendered.text, secrets)
         for item in rendered.sidecars:
             findings.extend(
@@ -191,7 +220,7 @@ class CassetteWriter:
             raise SecretLeakError(path, findings)
         write_cassette(path, rendered)
         if action is SaveAction.REPLACE:
-            prune_sidecars(self.directory, name, (item.path for item in rendered.sidecars))
+            prune_sidecars(path.parent, path.stem, (item.path for item in rendered.sidecars))
         return SavedCassette(
             name=name,
             path=path,

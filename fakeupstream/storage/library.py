@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..cassette import Cassette, valid_name
@@ -38,10 +39,15 @@ class CassetteLibrary:
         self._cache: dict[str, tuple[tuple[int, int], Cassette]] = {}
 
     def names(self) -> list[str]:
-        """The cassette names, sorted."""
+        """The cassette names, sorted; those in subdirectories as ``dir/name``."""
         if not self.directory.is_dir():
             return []
-        return sorted(path.stem for path in self.directory.glob("*" + SUFFIX) if path.is_file())
+        found = (
+            path.relative_to(self.directory).with_suffix("").as_posix()
+            for path in self.directory.rglob("*" + SUFFIX)
+            if path.is_file()
+        )
+        return sorted(name for name in found if valid_name(name))
 
     def path_for(self, name: str) -> Path:
         """Where cassette ``name`` lives (whether or not it exists yet)."""
@@ -72,6 +78,8 @@ class CassetteLibrary:
         if cached is not None and cached[0] == key:
             return cached[1]
         cassette = load_cassette(path)
+        if cassette.name != name:  # in a subdirectory: the file's stem is only the last part
+            cassette = dataclasses.replace(cassette, name=name)
         self._cache[name] = (key, cassette)
         return cassette
 

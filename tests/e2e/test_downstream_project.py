@@ -110,6 +110,7 @@ def test_a_downstream_project_uses_the_fixture_and_marker_from_the_wheel(tmp_pat
     assert "fakeupstream/py.typed" in names
     assert "fakeupstream/cassettes/beta_header_rejected.yaml" in names
     assert "fakeupstream/schema/cassette-v1.schema.json" in names
+    assert [name for name in names if ".dist-info/" in name and name.endswith("/LICENSE")]
     assert not [name for name in names if name.startswith(("proxy/", "tests/", "cassettes/"))]
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert (

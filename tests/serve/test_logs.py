@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
 
 from fakeupstream import FakeUpstream
-from fakeupstream.serve.logs import redact_text
+from fakeupstream.report import ConnectionReport, Mismatch
+from fakeupstream.serve.logs import cli_logging, connection_line, frame_summary, redact_text
 
-from ..helpers import recv_event, ws_connect
+from ..helpers import recv_event, send_event, ws_connect
 
 SENTINEL = "sk-SENTINELlogs0123456789"
 
@@ -50,3 +52,64 @@ async def test_debug_logs_of_a_session_hold_no_key(caplog: pytest.LogCaptureFixt
     assert "Authorization: REDACTED" in caplog.text  # the headers were logged...
     assert SENTINEL not in caplog.text  # ...but not the key
     assert "SENTINEL" not in caplog.text
+
+
+def test_frame_summary_names_the_event_type_never_the_content() -> None:
+    assert frame_summary('{"type":"session.update","key":"sk-x"}') == "session.update (38 chars)"
+    assert frame_summary("not json") == "non-JSON text (8 chars)"
+    assert frame_summary(b"\x00\x01") == "binary frame (2 bytes)"
+    assert frame_summary("[1]") == "event without a type (3 chars)"
+
+
+def test_connection_line_says_cassette_outcome_steps_mismatches_and_close() -> None:
+    report = ConnectionReport(id=3, cassette="session", path="/v1/realtime?model=m", total=4)
+    report.replay()
+    report.played, report.close_code, report.closed_by = 4, 1000, "client"
+    assert connection_line(report, report_url="http://h:1/__fakeupstream/report") == (
+        "connection 3 /v1/realtime?model=m -> cassette 'session', replayed, "
+        "4/4 steps played, 0 mismatches, closed 1000 by client"
+    )
+    report.mismatches.append(Mismatch("client frame", 1, 7, None, None, ["type: ..."]))
+    assert connection_line(report, report_url="http://h:1/__fakeupstream/report").endswith(
+        "1 mismatch, closed 1000 by client; details: http://h:1/__fakeupstream/report"
+    )
+    refused = ConnectionReport(id=4, cassette=None, path="/v1/realtime")
+    refused.refuse()
+    assert connection_line(refused, status=404) == (
+        "connection 4 /v1/realtime -> no cassette, refused (HTTP 404), 0 mismatches"
+    )
+
+
+async def serve_one_session(verbosity: int) -> str:
+    """The CLI's log (at ``verbosity``) of one session with a key in every place."""
+    stream = io.StringIO()
+    with cli_logging(verbosity, stream):
+        async with FakeUpstream(cassette="session") as fake:
+            url = f"{fake.url}/v1/realtime?model=gpt-realtime&api_key={SENTINEL}"
+            async with ws_connect(url, {"Authorization": f"Bearer {SENTINEL}"}) as ws:
+                await recv_event(ws)
+                await send_event(ws, {"type": "session.update", "session": {"type": "realtime"}})
+                await recv_event(ws)
+            await fake.wait_idle()
+    assert SENTINEL not in stream.getvalue()
+    return stream.getvalue()
+
+
+@pytest.mark.asyncio
+async def test_cli_logging_levels() -> None:
+    default = (await serve_one_session(0)).splitlines()
+    assert len(default) == 1
+    assert default[0].endswith(
+        "connection 1 /v1/realtime?model=gpt-realtime&api_key=REDACTED -> cassette 'session', "
+        "replayed, 3/3 steps played, 0 mismatches, closed 1000 by client"
+    )
+    frames = await serve_one_session(1)
+    assert "connection 1 > session.created" in frames
+    assert "connection 1 < session.update" in frames
+    assert "Authorization" not in frames  # websockets' own log is for -vv
+    headers = await serve_one_session(2)
+    assert "Authorization: REDACTED" in headers
+    assert await serve_one_session(-1) == ""
+    # Only fakeupstream's loggers were touched, and they are restored afterwards.
+    assert logging.getLogger().level == logging.WARNING
+    assert logging.getLogger("fakeupstream").level == logging.NOTSET

@@ -315,3 +315,29 @@ async def test_a_connection_lost_right_after_the_upgrade_does_not_leave_the_serv
     await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
     [report] = fake.reports()
     assert report.finished
+
+
+@pytest.mark.asyncio
+async def test_a_cassette_in_a_subdirectory_by_path_prefix_and_admin_api(tmp_path: Path) -> None:
+    (tmp_path / "test_chat").mkdir()
+    (tmp_path / "test_chat" / "test_reply.yaml").write_text(
+        "version: 1\ntimeline:\n"
+        "  - server: {type: session.created, event_id: nested, session: {}}\n"
+    )
+    async with FakeUpstream(tmp_path) as fake:
+        base = fake.cassette_url("test_chat/test_reply").replace("http", "ws")
+        async with ws_connect(f"{base}/v1/realtime?model=m") as ws:
+            assert (await recv_event(ws))["event_id"] == "nested"
+        status, _ = await http(
+            fake.http_url, "POST", "/__fakeupstream/cassette?name=test_chat/test_reply"
+        )
+        assert status == 200
+        async with ws_connect(f"{fake.url}/v1/realtime?model=m") as ws:
+            assert (await recv_event(ws))["event_id"] == "nested"
+        status, body = await http(
+            fake.http_url, "POST", "/__fakeupstream/cassette?name=test_chat/../x"
+        )
+        assert status == 404
+        assert body["error"]["available"] == ["test_chat/test_reply"]
+        with pytest.raises(CassetteNotFound):
+            fake.cassette_url("/etc/passwd")

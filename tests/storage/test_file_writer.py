@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
+import stat
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,8 @@ from fakeupstream import FakeUpstream, RecordingConfig, RecordMode, load_cassett
 from fakeupstream.cassette import Direction, Episode, FrameStep
 from fakeupstream.exceptions import RecordError, SecretLeakError
 from fakeupstream.recordmode import SaveAction
-from fakeupstream.storage.file_writer import CassetteWriter
+from fakeupstream.storage.file_writer import CassetteWriter, cassette_lock
+from fakeupstream.storage.library import CassetteLibrary
 
 from ..helpers import recv_event, send_event, ws_connect
 
@@ -113,7 +117,7 @@ def test_the_guard_also_reads_the_sidecars(tmp_path: Path) -> None:
         )
     assert caught.value.findings[0].startswith("c.sidecar/")
     assert caught.value.findings[0].endswith(": a secret in use (sk-SE…)")
-    assert sorted(path.name for path in tmp_path.iterdir()) == [".c.lock"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # nothing written, no lock left
 
 
 def test_a_name_that_is_not_a_cassette_is_refused(tmp_path: Path) -> None:
@@ -150,3 +154,67 @@ async def test_a_recording_replays_with_its_times_shifted_to_now(
             replayed = await recv_event(ws)
     later = int(datetime(2026, 9, 1, tzinfo=UTC).timestamp())
     assert replayed["session"]["expires_at"] == later + 3600
+
+
+def test_a_name_with_a_directory_is_a_file_in_that_directory(tmp_path: Path) -> None:
+    writer = CassetteWriter(tmp_path, sidecar_threshold=100)
+    audio = base64.b64encode(b"\x01" * 300).decode()
+    saved = writer.save(
+        "test_chat/test_reply",
+        episode(tag="a", audio=audio),
+        action=SaveAction.APPEND,
+        upstream="ws://x",
+        model=None,
+    )
+    assert saved.path == tmp_path / "test_chat" / "test_reply.yaml"
+    [sidecar] = (tmp_path / "test_chat" / "test_reply.sidecar").iterdir()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "test_chat",
+        "test_chat/test_reply.sidecar",
+        f"test_chat/test_reply.sidecar/{sidecar.name}",
+        "test_chat/test_reply.yaml",
+    ]  # no lock file, no temporary file
+    library = CassetteLibrary(tmp_path)
+    assert library.names() == ["test_chat/test_reply"]
+    cassette = library.load("test_chat/test_reply")
+    assert cassette.name == "test_chat/test_reply"
+    assert field(cassette.episodes[0], 2, "delta") == audio
+
+
+def test_cassettes_are_written_with_a_normal_files_mode(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    path.chmod(0o600)  # a mode the user chose is kept
+    save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "/abs", "a//b", "a/.b", "a/../b", "a\\b", "a/b.yaml", "a/"]
+)
+def test_a_name_that_could_leave_the_directory_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(RecordError, match="not a valid cassette name"):
+        CassetteWriter(tmp_path).path_for(name)
+
+
+def test_the_lock_excludes_while_its_file_comes_and_goes(tmp_path: Path) -> None:
+    holders: list[int] = []
+    overlaps: list[list[int]] = []
+
+    def work(number: int) -> None:
+        for _ in range(50):
+            with cassette_lock(tmp_path, "sub/c"):
+                holders.append(number)
+                if len(holders) > 1:
+                    overlaps.append(list(holders))
+                holders.remove(number)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
+    assert list((tmp_path / "sub").iterdir()) == []  # the lock file is gone too
