@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from .cassette import JSONObject, is_sendable_close_code
+from .exceptions import FaultError
 from .ga import EventIds, error_event
 from .responses import HttpResponse, error_response, json_response
 
@@ -32,7 +33,6 @@ __all__ = [
     "ErrorKind",
     "Fault",
     "FaultBoard",
-    "FaultError",
     "FaultKind",
     "FaultSchedule",
     "FiredFault",
@@ -146,19 +146,6 @@ _REQUIRED: dict[FaultKind, tuple[str, ...]] = {
 }
 _DEFAULT_CLOSE = 1011
 _DEFAULT_STATUS = 503
-
-
-class FaultError(ValueError):
-    """A fault that cannot be built; the message lists the valid values.
-
-    Attributes:
-        param: the parameter at fault (``kind`` for the kind itself), so a caller
-            can point at it (the YAML reader names its line).
-    """
-
-    def __init__(self, message: str, param: str = "kind") -> None:
-        super().__init__(message)
-        self.param = param
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,9 +400,7 @@ class FaultBoard:
 
     def arm(self, fault: Fault, count: int = 1) -> None:
         """Arm ``fault`` for the next ``count`` connections."""
-        if count < 1:
-            raise FaultError(f"count must be 1 or more, got {count}", "count")
-        self._armed.append([fault, count])
+        self._armed.append([fault, _integer("count", count, 1)])
 
     def disarm(self) -> int:
         """Disarm everything; return how many faults were armed."""

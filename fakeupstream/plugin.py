@@ -20,6 +20,9 @@ Fixtures:
 
 Marker:
     ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False)``
+    ``@pytest.mark.fault("kind", count=1, **params)`` (repeatable): arm a fault for the
+        test's first ``count`` connections (see docs/faults.md); so does the fixture's
+        ``fakeupstream.fault(kind, ...)``. Faults never outlive the test.
 
 Options (command line, then ini, then default; one rule for all of them):
     ``--cassette-dir DIR`` / ``fakeupstream_cassette_dir``: the cassettes (default: the
@@ -50,7 +53,13 @@ from pathlib import Path
 
 import pytest
 
-from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError, RecordError
+from .exceptions import (
+    CassetteError,
+    CassetteNotFound,
+    FakeUpstreamError,
+    FaultError,
+    RecordError,
+)
 from .recordmode import RecordMode, parse_record_mode
 from .replay import ReplayOptions, check_speed
 from .report import verify
@@ -70,6 +79,7 @@ __all__ = [
 
 _IDLE_TIMEOUT = 5.0
 _MARKER = "cassette"
+_FAULT_MARKER = "fault"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -136,6 +146,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{_MARKER}(name, *, allow_unplayed=False, allow_mismatches=False): the realtime "
         "cassette the fakeupstream fixture replays for this test",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{_FAULT_MARKER}(kind, *, count=1, **params): a fault the fakeupstream fixture "
+        "injects into the test's next connections (repeatable; see docs/faults.md)",
     )
     _resolve_speed(config)  # a bad value is a usage error before any test runs
     mode = _resolve_record_mode(config)
@@ -298,8 +313,26 @@ def fakeupstream(
         problem = f"fakeupstream: {exc}"
     if problem is not None:
         pytest.fail(problem, pytrace=False)
-    yield fakeupstream_server
-    fakeupstream_server.use(None)
+    _arm_marked_faults(request.node, fakeupstream_server)
+    try:
+        yield fakeupstream_server
+    finally:
+        fakeupstream_server.disarm_faults()
+        fakeupstream_server.use(None)
+
+
+def _arm_marked_faults(item: pytest.Item, server: ThreadedFakeUpstream) -> None:
+    """Arm the faults of the test's ``fault`` markers, in order (a bad one fails setup)."""
+    for marker in reversed(list(item.iter_markers(_FAULT_MARKER))):  # closest last
+        if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+            pytest.fail(
+                f"@pytest.mark.{_FAULT_MARKER} takes one fault kind, got {marker.args!r}",
+                pytrace=False,
+            )
+        try:
+            server.fault(marker.args[0], **marker.kwargs)
+        except (FaultError, TypeError) as exc:
+            pytest.fail(f"@pytest.mark.{_FAULT_MARKER}: {exc}", pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

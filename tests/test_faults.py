@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from fakeupstream.exceptions import FaultError
 from fakeupstream.faults import (
     ErrorKind,
     Fault,
     FaultBoard,
-    FaultError,
     FaultKind,
     FaultSchedule,
     answer_fault_request,

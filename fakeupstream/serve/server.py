@@ -29,7 +29,7 @@ from websockets.typing import Subprotocol
 
 from ..admin import handle_admin
 from ..exceptions import CassetteError
-from ..faults import FaultBoard
+from ..faults import Fault, FaultBoard, build_fault
 from ..ids import IdRewriter
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
@@ -202,6 +202,16 @@ class FakeUpstream:
         if name is not None and not self.records(name):
             self.library.load(name)
         self._current = name if name is not None else self._default
+
+    def fault(self, kind: str, *, count: int = 1, **params: object) -> Fault:
+        """Arm a fault for the next ``count`` connections (see :mod:`fakeupstream.faults`).
+
+        Raises:
+            FaultError: not a valid fault; the message lists the valid values.
+        """
+        fault = build_fault(kind, params)
+        self.faults.arm(fault, count)
+        return fault
 
     def records(self, name: str) -> bool:
         """Tell whether connections to cassette ``name`` are recorded (else replayed)."""

@@ -44,8 +44,8 @@ from ..cassette import (
     Step,
     is_sendable_close_code,
 )
-from ..exceptions import CassetteError
-from ..faults import FAULT_PARAMS, Fault, FaultError, build_fault
+from ..exceptions import CassetteError, FaultError
+from ..faults import FAULT_PARAMS, Fault, build_fault
 from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
 
 __all__ = ["SidecarResolver", "loads_cassette"]
