@@ -88,7 +88,14 @@ async def run(rounds: int) -> bool:
         ):
             shutil.copy(source, directory)
         async with FakeUpstream(directory) as fake:
-            config = ProxyConfig(upstream=fake.http_url, **SETTINGS)  # type: ignore[arg-type]
+            config = ProxyConfig(
+                upstream=fake.http_url,
+                connect_timeout=SETTINGS["connect_timeout"],
+                ping_interval=SETTINGS["ping_interval"],
+                ping_timeout=SETTINGS["ping_timeout"],
+                close_timeout=SETTINGS["close_timeout"],
+                idle_timeout=SETTINGS["idle_timeout"],
+            )
             async with Gateway(config) as gateway:
                 for _ in range(rounds):
                     for query, cassette, expected, _bound in ROWS:

@@ -439,9 +439,9 @@ class FaultSchedule:
     faults: Sequence[Fault]
     sent: int = 0
     rate: int | None = None
-    _waiting: list[int] = field(default_factory=list)  # indexes into faults
-    _seen: set[int] = field(default_factory=set)  # waiting for an event that came
-    _mangle: list[FaultKind] = field(default_factory=list)
+    _waiting: list[int] = field(default_factory=list, init=False, repr=False)  # into faults
+    _seen: set[int] = field(default_factory=set, init=False, repr=False)  # their event came
+    _mangle: list[FaultKind] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._waiting = [i for i, fault in enumerate(self.faults) if not fault.kind.at_upgrade]

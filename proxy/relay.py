@@ -156,7 +156,34 @@ async def _pump(
         direction.frames += 1
 
 
-async def _idle(directions: tuple[_Direction, ...], limit: float) -> None:
+_Pumps = dict[asyncio.Task[ConnectionClosed | None], tuple[Side, Connection]]
+
+
+async def _first_close(
+    pumps: _Pumps, idle: asyncio.Task[None] | None
+) -> tuple[Side, ConnectionClosed, Connection] | None:
+    """Wait until a side closes: that side, how, and the other side to close.
+
+    ``None`` when the idle watch fired first (or both pumps stopped on the side
+    they write to, which the pump reading that side then reports).
+    """
+    pending: set[asyncio.Task[Any]] = {*pumps, *([] if idle is None else [idle])}
+    while any(not task.done() for task in pumps):
+        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task, (side, peer) in pumps.items():  # upstream first: see relay()
+            if task.done() and (closed := task.result()) is not None:
+                return side, closed, peer
+        if idle is not None and idle.done():
+            return None
+    return None
+
+
+def _idle(directions: tuple[_Direction, ...], limit: float) -> asyncio.Task[None]:
+    """A task that ends once no frame has passed, either way, for ``limit`` seconds."""
+    return asyncio.create_task(_idle_watch(directions, limit))
+
+
+async def _idle_watch(directions: tuple[_Direction, ...], limit: float) -> None:
     """Return once no frame has passed, either way, for ``limit`` seconds (up to 1/4 more).
 
     It polls the frame counters, so the pumps pay nothing per frame for it.
@@ -205,39 +232,28 @@ async def relay(
     from_upstream = asyncio.create_task(_pump(upstream, client, to_client, event_logger))
     from_client = asyncio.create_task(_pump(client, upstream, to_upstream, event_logger))
     # task -> (the side it reads, the side to close when that one closes)
-    pumps: dict[asyncio.Task[ConnectionClosed | None], tuple[Side, Connection]] = {
+    pumps: _Pumps = {
         from_upstream: ("upstream", client),
         from_client: ("client", upstream),
     }
-    idle = (
-        None
-        if idle_timeout is None
-        else asyncio.create_task(_idle((to_client, to_upstream), idle_timeout))
-    )
+    idle = None if idle_timeout is None else _idle((to_client, to_upstream), idle_timeout)
+    watchers: list[asyncio.Task[Any]] = [*pumps, *([] if idle is None else [idle])]
     closed_by: Side | None = None
     received: Close | None = None
-    sent: Close | None = None
     forwarded: tuple[int, str] | None = None
-    timed_out = False
     try:
-        pending: set[asyncio.Task[Any]] = {*pumps, *([] if idle is None else [idle])}
-        other: Connection | None = None
-        while any(not task.done() for task in pumps) and other is None and not timed_out:
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task, (side, peer) in pumps.items():
-                if task.done() and other is None and (closed := task.result()) is not None:
-                    closed_by, received, sent, other = side, closed.rcvd, closed.sent, peer
-            timed_out = other is None and idle is not None and idle.done()
-        if closed_by is not None and other is not None:
-            forwarded = forwardable_close(received, closed_by, sent)
+        end = await _first_close(pumps, idle)
+        if end is not None:
+            closed_by, closed, other = end
+            received = closed.rcvd
+            forwarded = forwardable_close(received, closed_by, closed.sent)
             await other.close(*forwarded)
-        elif timed_out:
+        elif idle is not None and idle.done():
             forwarded = (CloseCode.INTERNAL_ERROR, f"idle timeout: no frame for {idle_timeout:g} s")
             await asyncio.gather(
                 client.close(*forwarded), upstream.close(CloseCode.GOING_AWAY, "idle timeout")
             )
     finally:
-        watchers = [*pumps, *([] if idle is None else [idle])]
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
@@ -247,5 +263,5 @@ async def relay(
         closed_by=closed_by,
         received=received,
         forwarded=forwarded,
-        idle=timed_out,
+        idle=closed_by is None and forwarded is not None,
     )
