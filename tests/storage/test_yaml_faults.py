@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fakeupstream.cli import main
 from fakeupstream.exceptions import CassetteError
 from fakeupstream.faults import ErrorKind, Fault, FaultKind
 from fakeupstream.storage.check import check_cassette
@@ -97,3 +98,18 @@ def test_check_reports_a_bad_fault(tmp_path: Path) -> None:
     [problem] = check_cassette(path, sdk=False)
     assert f"{path}:2" in problem
     assert "code 1005 cannot be sent in a close frame" in problem
+
+
+def test_fakeupstream_check_names_the_line_of_a_bad_fault(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "good.yaml").write_text(
+        "version: 1\nfaults: [{kind: reset, after: 5}]\ntimeline: []\n"
+    )
+    (tmp_path / "bad.yaml").write_text("version: 1\nfaults:\n  - {kind: drip}\ntimeline: []\n")
+    assert main(["check", str(tmp_path)]) == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"{tmp_path / 'bad.yaml'}:3" in text
+    assert "fault 'drip' needs 'rate'" in text
+    assert "good.yaml:" not in text
