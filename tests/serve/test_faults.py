@@ -102,6 +102,10 @@ async def test_reset_after_two_frames_is_a_tcp_reset(fake: FakeUpstream) -> None
     assert report.closed_by == "server"
     assert report.close_reason == "fault: TCP reset"
     assert report.unplayed == []
+    status, body = await http(fake.http_url, "GET", "/__fakeupstream/report")
+    assert status == 200
+    [fired] = body["connections"][-1]["faults"]
+    assert fired == {"fault": {"kind": "reset", "after": 2}, "frames": 2, "at": fired["at"]}
 
 
 @pytest.mark.asyncio
@@ -121,6 +125,25 @@ async def test_a_cassettes_faults_combine_with_its_replay(fake: FakeUpstream) ->
     assert deltas(frames) == [f"chunk {i}" for i in range(5)]
     assert closed.rcvd is None
     assert [f.fault for f in (await report_of(fake)).faults] == [{"kind": "reset", "after": 5}]
+
+
+@pytest.mark.asyncio
+async def test_each_connection_has_its_own_faults(fake: FakeUpstream, tmp_path: Path) -> None:
+    (tmp_path / "reconnect.yaml").write_text(
+        "version: 1\nconnections:\n"
+        "  - faults: [{kind: accept_then_close, code: 1011, reason: overloaded}]\n"
+        "    timeline: []\n"
+        "  - timeline: [{server: {type: session.created, event_id: e1}}]\n"
+    )
+    frames, closed = await session(fake, "reconnect")
+    assert frames == []
+    assert closed.rcvd is not None and (closed.rcvd.code, closed.rcvd.reason) == (
+        1011,
+        "overloaded",
+    )
+    async with ws_connect(url(fake, "reconnect")) as ws:
+        assert (await recv_event(ws))["type"] == "session.created"
+    assert [len(report.faults) for report in fake.reports()] == [1, 0]
 
 
 @pytest.mark.asyncio

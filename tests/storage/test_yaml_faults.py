@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -113,3 +114,12 @@ def test_fakeupstream_check_names_the_line_of_a_bad_fault(
     assert f"{tmp_path / 'bad.yaml'}:3" in text
     assert "fault 'drip' needs 'rate'" in text
     assert "good.yaml:" not in text
+
+
+def test_the_cassettes_in_the_fault_guide_load() -> None:
+    guide = Path(__file__).resolve().parents[2] / "docs" / "faults.md"
+    blocks = re.findall(r"```yaml\n(.*?)```", guide.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 2
+    for block in blocks:
+        cassette = loads_cassette(block, name="guide")
+        assert any(episode.faults for episode in cassette.episodes)
