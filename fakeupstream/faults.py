@@ -70,7 +70,7 @@ class FaultKind(StrEnum):
     ERROR = "error"
     """Send a server ``error`` event; a fatal one is followed by its close."""
     NO_PONG = "no_pong"
-    """Stop reading the socket: pings go unanswered (and client frames unread)."""
+    """Ignore everything received: pings go unanswered, client frames are dropped."""
 
     @property
     def at_upgrade(self) -> bool:
@@ -98,10 +98,11 @@ class _ErrorShape:
     close: tuple[int, str] | None  # fatal errors are followed by this close
 
 
-# The live wording where it is known. session_expired (type, code, message) is seen in
-# public captures; its close code is not, and follows the rule the API applies to its
-# other fatal errors: close 4000 with reason "<type>.<code>". server_error and
-# rate_limit_exceeded leave the session open, like the API's other non-fatal errors.
+# session_expired's type and code are seen in public captures (its message then said 15
+# minutes; GA sessions last 60); its close code is not, and follows the rule the API
+# applies to its other fatal errors: close 4000 with reason "<type>.<code>". The other
+# two are inferred from the API's error types and REST codes, and leave the session
+# open, like the API's other non-fatal errors.
 _ERRORS: dict[ErrorKind, _ErrorShape] = {
     ErrorKind.SERVER_ERROR: _ErrorShape(
         "server_error",

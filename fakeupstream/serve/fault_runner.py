@@ -5,7 +5,7 @@ the wire. At the upgrade (:func:`upgrade_fault`): refuse with an HTTP status, ho
 the handshake, or accept and close at once. During the session (:class:`FaultRunner`,
 driven by the server's replay loop): close, reset the TCP connection (``SO_LINGER``
 0, then abort: the peer gets RST and no close frame), stall, drip frames out in
-fragments, send an ``error`` event, or stop reading the socket so that pings go
+fragments, send an ``error`` event, or ignore all it receives so that pings go
 unanswered (:class:`DeafConnection`).
 
 Only documented APIs are used: asyncio's transport (``abort``, ``get_extra_info``),
@@ -37,7 +37,7 @@ _DRIP_TICK = 0.05  # seconds between two fragments of a dripped frame
 
 
 class DeafConnection(ServerConnection):
-    """A server connection that can stop reading: the ``no_pong`` fault.
+    """A server connection that can go deaf: the ``no_pong`` fault.
 
     Once deaf, received bytes are discarded, so pings get no pong and client frames
     are never seen; the end of the TCP connection is still noticed. When the server
@@ -49,7 +49,7 @@ class DeafConnection(ServerConnection):
     deaf = False
 
     def go_deaf(self) -> None:
-        """Stop reading the socket for good."""
+        """Ignore every byte received from now on."""
         self.deaf = True
 
     def data_received(self, data: bytes) -> None:
