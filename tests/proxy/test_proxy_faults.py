@@ -243,7 +243,7 @@ async def test_dripped_frames_arrive_whole(
     fake: FakeUpstream, proxy: Any, dial: Dial, time_limit: float
 ) -> None:
     gateway: Gateway = await proxy(fake.http_url)
-    await arm(fake, "kind=drip&after=17&rate=1000")
+    await arm(fake, "kind=drip&after=17&rate=2000")
     async with dial(gateway) as ws:
         events, code, _ = await until_closed(ws, time_limit)
     assert [event["delta"] for event in events] == [f"chunk {i}" for i in range(FRAMES)]

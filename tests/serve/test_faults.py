@@ -181,10 +181,22 @@ async def test_drop_duplicate_truncate(fake: FakeUpstream) -> None:
 @pytest.mark.asyncio
 async def test_drip_delivers_every_frame_intact(fake: FakeUpstream) -> None:
     plain, _ = await session(fake)
-    await arm(fake, "kind=drip&after=17&rate=400")
+    await arm(fake, "kind=drip&after=17&rate=1500")
     dripped, closed = await session(fake)
     assert dripped == plain
     assert closed.rcvd is not None and closed.rcvd.code == 4002
+
+
+@pytest.mark.asyncio
+async def test_drip_sends_a_frame_in_fragments(fake: FakeUpstream) -> None:
+    await arm(fake, "kind=drip&rate=1000")  # 50 bytes every 50 ms
+    async with ws_connect(url(fake)) as ws:
+        async with asyncio.timeout(TIMEOUT):
+            fragments = [fragment async for fragment in ws.recv_streaming()]
+    first = "".join(str(fragment) for fragment in fragments)
+    assert json.loads(first)["delta"] == "chunk 0"
+    pieces = [str(fragment) for fragment in fragments if fragment]  # websockets ends with ""
+    assert [len(piece.encode()) for piece in pieces] == [50, len(first.encode()) - 50]
 
 
 @pytest.mark.asyncio
