@@ -26,6 +26,10 @@ class ProxyFactory(Protocol):
         api_key_env: str | None = None,
         upstream_headers: Sequence[str] = (),
         connect_timeout: float = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        idle_timeout: float | None = None,
+        close_timeout: float = 10.0,
     ) -> Awaitable[Gateway]: ...
 
 
@@ -36,7 +40,8 @@ async def proxy_factory() -> AsyncIterator[ProxyFactory]:
     Takes the same settings as ``python -m proxy``: the upstream base URL
     (``fake.http_url``, or ``fake.cassette_url(name)`` to pick a cassette by
     path), ``api_key_env``, ``upstream_headers`` as ``"Name: value"`` strings
-    and ``connect_timeout`` in seconds. Returns the running
+    and ``connect_timeout``, ``ping_interval``, ``ping_timeout`` and
+    ``idle_timeout``, ``close_timeout`` in seconds (``None``: off). Returns the running
     :class:`proxy.Gateway` (``gw.url``, ``gw.realtime_url(model)``). Every
     gateway started is stopped at teardown, sessions included.
     """
@@ -48,12 +53,20 @@ async def proxy_factory() -> AsyncIterator[ProxyFactory]:
             api_key_env: str | None = None,
             upstream_headers: Sequence[str] = (),
             connect_timeout: float = 10.0,
+            ping_interval: float | None = 20.0,
+            ping_timeout: float | None = 20.0,
+            idle_timeout: float | None = None,
+            close_timeout: float = 10.0,
         ) -> Gateway:
             config = ProxyConfig(
                 upstream=upstream,
                 api_key_env=api_key_env,
                 upstream_headers=tuple(parse_upstream_header(h) for h in upstream_headers),
                 connect_timeout=connect_timeout,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                idle_timeout=idle_timeout,
+                close_timeout=close_timeout,
             )
             return await stack.enter_async_context(Gateway(config))
 

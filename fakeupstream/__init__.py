@@ -21,12 +21,14 @@ from .exceptions import (
     CassetteError,
     CassetteNotFound,
     FakeUpstreamError,
+    FaultError,
     MismatchError,
     RecordError,
     ReplayFailure,
     SecretLeakError,
     UnplayedError,
 )
+from .faults import ErrorKind, Fault, FaultKind, build_fault
 from .recordmode import RecordMode
 from .replay import ReplaySession
 from .report import ConnectionReport, Mismatch, Unplayed
@@ -47,9 +49,13 @@ __all__ = [
     "Condition",
     "ConnectionReport",
     "Direction",
+    "ErrorKind",
     "Expectation",
     "FakeUpstream",
     "FakeUpstreamError",
+    "Fault",
+    "FaultError",
+    "FaultKind",
     "FrameStep",
     "Handshake",
     "HandshakeRule",
@@ -68,6 +74,7 @@ __all__ = [
     "Unplayed",
     "UnplayedError",
     "__version__",
+    "build_fault",
     "bundled_cassette_dir",
     "dumps_cassette",
     "load_cassette",

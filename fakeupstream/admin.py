@@ -5,6 +5,9 @@ connections, ``GET /__fakeupstream/health`` says the server is up,
 ``GET /__fakeupstream/report`` returns what happened on each connection,
 ``GET /__fakeupstream/cassettes`` lists the cassettes and
 ``POST /__fakeupstream/reset`` forgets the reports.
+``POST /__fakeupstream/fault?kind=K&...`` arms a fault for the next connections,
+``DELETE /__fakeupstream/fault`` disarms them, ``GET /__fakeupstream/faults`` lists
+them (see :func:`fakeupstream.faults.answer_fault_request`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from .exceptions import CassetteError, CassetteNotFound
+from .faults import FaultBoard, answer_fault_request
 from .report import ConnectionReport
 from .responses import HttpResponse, error_response, json_response
 
@@ -34,6 +38,9 @@ class AdminState(Protocol):
 
     def cassettes(self) -> list[tuple[str, str]]: ...
 
+    @property
+    def faults(self) -> FaultBoard: ...
+
 
 _ENDPOINTS = {
     "health": ("GET",),
@@ -41,6 +48,8 @@ _ENDPOINTS = {
     "cassettes": ("GET",),
     "cassette": ("POST",),
     "reset": ("POST",),
+    "fault": ("POST", "DELETE"),
+    "faults": ("GET",),
 }
 
 
@@ -87,6 +96,8 @@ def handle_admin(method: str, target: str, state: AdminState) -> HttpResponse:
     if endpoint == "reset":
         state.reset()
         return json_response(200, {"status": "reset"})
+    if endpoint in ("fault", "faults"):
+        return answer_fault_request(method, query, state.faults)
     name = query.get("name", "")
     if not name:
         return error_response(

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:  # faults.py builds on this module; the model only holds its values
+    from .faults import Fault
 
 __all__ = [
     "FORMAT_VERSION",
@@ -213,10 +216,14 @@ class Recorded:
 
 @dataclass(frozen=True, slots=True)
 class Episode:
-    """One recorded connection: how its upgrade was answered and its frames."""
+    """One recorded connection: how its upgrade was answered and its frames.
+
+    ``faults`` are injected on top of the replay (see :mod:`fakeupstream.faults`).
+    """
 
     handshake: Handshake = Handshake()
     timeline: tuple[Step, ...] = ()
+    faults: tuple[Fault, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

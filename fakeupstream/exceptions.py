@@ -5,6 +5,7 @@ Hierarchy::
     FakeUpstreamError
     ├── CassetteError             a cassette file is malformed (file, line, what was expected)
     ├── CassetteNotFound          no cassette by that name (lists what exists)
+    ├── FaultError                a fault that cannot be armed (also a ValueError)
     ├── RecordError               recording failed or was refused (missing key, leak guard, ...)
     │   └── SecretLeakError       the leak guard found a secret in a cassette about to be written
     └── ReplayFailure             also an AssertionError, so pytest shows a test *failure*
@@ -23,6 +24,7 @@ __all__ = [
     "CassetteError",
     "CassetteNotFound",
     "FakeUpstreamError",
+    "FaultError",
     "MismatchError",
     "RecordError",
     "ReplayFailure",
@@ -33,6 +35,24 @@ __all__ = [
 
 class FakeUpstreamError(Exception):
     """Root of every error raised by fakeupstream."""
+
+
+class FaultError(FakeUpstreamError, ValueError):
+    """A fault that cannot be armed; the message lists the valid values.
+
+    Attributes:
+        problem: what is wrong, and what would be valid.
+        param: the parameter at fault (``kind`` for the kind itself), so a caller
+            can point at it (the YAML reader names its line).
+    """
+
+    def __init__(self, problem: str, param: str = "kind") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.param = param
+
+    def __str__(self) -> str:
+        return self.problem
 
 
 class CassetteError(FakeUpstreamError):

@@ -28,6 +28,7 @@ from typing import Protocol, TypeAlias
 
 from .cassette import Cassette, Step, valid_name
 from .exceptions import CassetteError, CassetteNotFound
+from .faults import Fault
 from .ga import EventIds
 from .handshake import Answer, Refuse, decide
 from .redaction import redact_target
@@ -64,12 +65,14 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class ReplayPlan:
-    """Accept, then play ``steps`` (the timeline, or a handshake rule's answer)."""
+    """Accept, then play ``steps`` (the timeline, or a handshake rule's answer),
+    with ``faults`` injected on top."""
 
     cassette: Cassette
     steps: Sequence[Step]
     report: ConnectionReport
     ids: EventIds
+    faults: tuple[Fault, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +177,7 @@ class ConnectionPlanner:
             return Refused(response, report)
         if isinstance(decision, Answer):
             report.answer(decision.why)
-            return ReplayPlan(cassette, decision.steps, report, ids)
+            return ReplayPlan(cassette, decision.steps, report, ids, episode.faults)
         report.replay()
         if decision.differences:
             report.mismatches.append(
@@ -187,7 +190,7 @@ class ConnectionPlanner:
                     differences=list(decision.differences),
                 )
             )
-        return ReplayPlan(cassette, episode.timeline, report, ids)
+        return ReplayPlan(cassette, episode.timeline, report, ids, episode.faults)
 
     def _refuse(self, report: ConnectionReport, response: HttpResponse) -> Refused:
         report.refuse()

@@ -21,6 +21,9 @@ Fixtures:
 
 Marker:
     ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False)``
+    ``@pytest.mark.fault("kind", count=1, **params)`` (repeatable): arm a fault for the
+        test's first ``count`` connections (see docs/faults.md); so does the fixture's
+        ``fakeupstream.fault(kind, ...)``. Faults never outlive the test.
 
 Which cassette a connection replays, first match wins (docs/pytest-plugin.md says the same):
     1. the one its path names (``fakeupstream.cassette_url(name)``);
@@ -65,6 +68,7 @@ from .exceptions import (
     CassetteError,
     CassetteNotFound,
     FakeUpstreamError,
+    FaultError,
     RecordError,
     ReplayFailure,
 )
@@ -90,6 +94,7 @@ _IDLE_TIMEOUT = 5.0
 _MARKER = "cassette"
 _MISSING_DEFAULT = pytest.StashKey[str]()
 """What to tell a test whose default cassette does not exist, if it connects without one."""
+_FAULT_MARKER = "fault"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -156,6 +161,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{_MARKER}(name, *, allow_unplayed=False, allow_mismatches=False): the realtime "
         "cassette the fakeupstream fixture replays for this test",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{_FAULT_MARKER}(kind, *, count=1, **params): a fault the fakeupstream fixture "
+        "injects into the test's next connections (repeatable; see docs/faults.md)",
     )
     _resolve_speed(config)  # a bad value is a usage error before any test runs
     mode = _resolve_record_mode(config)
@@ -325,8 +335,26 @@ def fakeupstream(
         problem = f"fakeupstream: {exc}"
     if problem is not None:
         pytest.fail(problem, pytrace=False)
-    yield fakeupstream_server
-    fakeupstream_server.use(None)
+    _arm_marked_faults(request.node, fakeupstream_server)
+    try:
+        yield fakeupstream_server
+    finally:
+        fakeupstream_server.disarm_faults()
+        fakeupstream_server.use(None)
+
+
+def _arm_marked_faults(item: pytest.Item, server: ThreadedFakeUpstream) -> None:
+    """Arm the faults of the test's ``fault`` markers, in order (a bad one fails setup)."""
+    for marker in reversed(list(item.iter_markers(_FAULT_MARKER))):  # closest last
+        if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+            pytest.fail(
+                f"@pytest.mark.{_FAULT_MARKER} takes one fault kind, got {marker.args!r}",
+                pytrace=False,
+            )
+        try:
+            server.fault(marker.args[0], **marker.kwargs)
+        except (FaultError, TypeError) as exc:
+            pytest.fail(f"@pytest.mark.{_FAULT_MARKER}: {exc}", pytrace=False)
 
 
 def _use_default(request: pytest.FixtureRequest, server: ThreadedFakeUpstream) -> None:

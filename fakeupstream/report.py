@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from .exceptions import MismatchError, UnplayedError
+from .faults import FiredFault
 
 __all__ = ["ConnectionReport", "Mismatch", "Outcome", "Unplayed", "verify"]
 
@@ -109,6 +110,8 @@ class ConnectionReport:
     close_reason: str | None = None
     closed_by: str | None = None
     finished: bool = False
+    faults: list[FiredFault] = field(default_factory=list)
+    """The faults that fired on this connection, in order."""
 
     # -- transitions --------------------------------------------------------------------
 

@@ -48,6 +48,11 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
 
 
+def _seconds_or_off(text: str) -> float | None:
+    seconds = _seconds(text)
+    return None if seconds == 0 else seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (public so the docs and tests can show its help)."""
     parser = argparse.ArgumentParser(
@@ -85,6 +90,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="upstream connect + upgrade timeout, then HTTP 504 (default: %(default)s)",
     )
     parser.add_argument(
+        "--ping-interval",
+        type=_seconds_or_off,
+        default=20.0,
+        metavar="SECONDS",
+        help="keepalive ping interval on both hops, 0 for none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ping-timeout",
+        type=_seconds_or_off,
+        default=20.0,
+        metavar="SECONDS",
+        help="close a hop (1011) whose ping goes unanswered this long, 0 to wait forever "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds_or_off,
+        default=None,
+        metavar="SECONDS",
+        help="close a session in which no frame has passed either way this long; the "
+        "client gets 1011 (default: off)",
+    )
+    parser.add_argument(
+        "--close-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="wait this long for a peer to finish closing, then drop the TCP connection "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--log-level", choices=list(_LOG_LEVELS), default="info", help="(default: %(default)s)"
     )
     return parser
@@ -108,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             api_key_env=args.api_key_env,
             upstream_headers=tuple(parse_upstream_header(h) for h in args.upstream_header),
             connect_timeout=args.connect_timeout,
+            ping_interval=args.ping_interval,
+            ping_timeout=args.ping_timeout,
+            idle_timeout=args.idle_timeout,
+            close_timeout=args.close_timeout,
         )
     except ConfigError as exc:
         parser.print_usage(sys.stderr)

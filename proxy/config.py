@@ -67,6 +67,18 @@ class ProxyConfig:
             connection. Empty by default: see :func:`build_upstream_target`.
         connect_timeout: Seconds allowed for the upstream TCP connect plus the
             WebSocket upgrade before the client gets HTTP 504.
+        ping_interval: Seconds between keepalive pings on each hop (client and
+            upstream); ``None`` sends none.
+        ping_timeout: Seconds a ping may go unanswered before that hop is
+            closed (1011) and the other side with it; ``None`` waits forever.
+        idle_timeout: Close a session in which no data frame has passed, either
+            way, for this many seconds (the client gets 1011); ``None`` (the
+            default) never does. A stalled upstream still answers pings, so only
+            this catches it.
+        close_timeout: Seconds to wait for a peer to finish the closing
+            handshake before dropping the TCP connection. After a keepalive
+            timeout the gateway waits this long for the dead upstream's socket
+            to close, so it adds to the time the client waits for its 1011.
     """
 
     upstream: str
@@ -75,6 +87,11 @@ class ProxyConfig:
     # config object ends up in logs and tracebacks.
     upstream_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     connect_timeout: float = 10.0
+    # The websockets defaults: a ping every 20 s, 20 s to answer it.
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    idle_timeout: float | None = None
+    close_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         _split_base(self.upstream)  # validates, raises ConfigError
@@ -83,6 +100,13 @@ class ProxyConfig:
                 f"connect timeout must be a positive number of seconds, "
                 f"got {self.connect_timeout!r}"
             )
+        for name in ("ping_interval", "ping_timeout", "idle_timeout", "close_timeout"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(
+                    f"{name.replace('_', ' ')} must be a positive number of seconds "
+                    f"(or off), got {value!r}"
+                )
         if self.api_key_env is not None and not self.api_key_env:
             raise ConfigError("--api-key-env needs the name of an environment variable")
         for name, value in self.upstream_headers:

@@ -114,6 +114,9 @@ class Gateway:
             # so that a slow upstream is reported as 504, not cut off silently.
             open_timeout=self.config.connect_timeout + 10,
             max_size=_MAX_SIZE,
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            close_timeout=self.config.close_timeout,
             logger=client_ws_logger(),
         )
         return self
@@ -210,6 +213,9 @@ class Gateway:
             # The GA SDK offers no compression either; and every frame would
             # otherwise be inflated here only to be deflated again.
             compression=None,
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            close_timeout=self.config.close_timeout,
             logger=upstream_ws_logger(),
         )
 
@@ -237,7 +243,9 @@ class Gateway:
         started = time.monotonic()
         result: RelayResult | None = None
         try:
-            result = await relay(connection, upstream, self._log)
+            result = await relay(
+                connection, upstream, self._log, idle_timeout=self.config.idle_timeout
+            )
         finally:
             # Normally a no-op (relay closed it); after an error, this is what
             # keeps the upstream socket from outliving the session.

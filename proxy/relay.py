@@ -20,6 +20,10 @@ reason, after every frame received before the close has been passed on: the GA
 API reports handshake-time problems as an ``error`` event followed by close
 3000/4000, and a gateway that drops its client there leaves it with a bare 1005
 and no clue.
+
+An upstream that stalls (sends nothing, yet answers pings) is caught only by the
+optional idle timeout: when no frame has passed either way for that long, the
+client is closed with 1011 and the upstream with 1001.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed, ProtocolError
@@ -51,7 +55,9 @@ class RelayResult:
         frames_to_upstream: Frames relayed client → upstream.
         closed_by: The side that closed first, or ``None`` if both went at once.
         received: The close frame that side sent (``None``: it sent none).
-        forwarded: The ``(code, reason)`` sent to the other side.
+        forwarded: The ``(code, reason)`` sent to the other side (to the
+            client, after an idle timeout).
+        idle: The session was closed by the idle timeout.
     """
 
     frames_to_client: int
@@ -59,9 +65,10 @@ class RelayResult:
     closed_by: Side | None
     received: Close | None
     forwarded: tuple[int, str] | None
+    idle: bool = False
 
 
-def forwardable_close(rcvd: Close | None, side: Side) -> tuple[int, str]:
+def forwardable_close(rcvd: Close | None, side: Side, sent: Close | None = None) -> tuple[int, str]:
     """Choose the close to send to the other side when ``side`` has closed.
 
     The code and reason are copied when the code may be sent on the wire.
@@ -73,11 +80,16 @@ def forwardable_close(rcvd: Close | None, side: Side) -> tuple[int, str]:
         rcvd: The close frame received from ``side``, ``None`` if the
             connection ended without one.
         side: Which side closed.
+        sent: The close frame the gateway sent to ``side``, if any: when the
+            gateway failed that side itself (a 1011, e.g. ``keepalive ping
+            timeout``), its reason is the diagnosis passed on.
 
     Returns:
         ``(code, reason)`` for ``close()`` on the other side.
     """
     if rcvd is None:
+        if sent is not None and sent.code == CloseCode.INTERNAL_ERROR and sent.reason:
+            return CloseCode.INTERNAL_ERROR, f"{side} {sent.reason}"
         return CloseCode.INTERNAL_ERROR, f"{side} closed without a close frame"
     if rcvd.code == CloseCode.NO_STATUS_RCVD:
         return CloseCode.INTERNAL_ERROR, f"{side} closed without a status code"
@@ -144,7 +156,57 @@ async def _pump(
         direction.frames += 1
 
 
-async def relay(client: Connection, upstream: Connection, logger: logging.Logger) -> RelayResult:
+_Pumps = dict[asyncio.Task[ConnectionClosed | None], tuple[Side, Connection]]
+
+
+async def _first_close(
+    pumps: _Pumps, idle: asyncio.Task[None] | None
+) -> tuple[Side, ConnectionClosed, Connection] | None:
+    """Wait until a side closes: that side, how, and the other side to close.
+
+    ``None`` when the idle watch fired first (or both pumps stopped on the side
+    they write to, which the pump reading that side then reports).
+    """
+    pending: set[asyncio.Task[Any]] = {*pumps, *([] if idle is None else [idle])}
+    while any(not task.done() for task in pumps):
+        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task, (side, peer) in pumps.items():  # upstream first: see relay()
+            if task.done() and (closed := task.result()) is not None:
+                return side, closed, peer
+        if idle is not None and idle.done():
+            return None
+    return None
+
+
+def _idle(directions: tuple[_Direction, ...], limit: float) -> asyncio.Task[None]:
+    """A task that ends once no frame has passed, either way, for ``limit`` seconds."""
+    return asyncio.create_task(_idle_watch(directions, limit))
+
+
+async def _idle_watch(directions: tuple[_Direction, ...], limit: float) -> None:
+    """Return once no frame has passed, either way, for ``limit`` seconds (up to 1/4 more).
+
+    It polls the frame counters, so the pumps pay nothing per frame for it.
+    """
+    loop = asyncio.get_running_loop()
+    seen, since = -1, loop.time()
+    while True:
+        frames = sum(direction.frames for direction in directions)
+        now = loop.time()
+        if frames != seen:
+            seen, since = frames, now
+        elif now - since >= limit:
+            return
+        await asyncio.sleep(limit / 4)
+
+
+async def relay(
+    client: Connection,
+    upstream: Connection,
+    logger: logging.Logger,
+    *,
+    idle_timeout: float | None = None,
+) -> RelayResult:
     """Relay frames both ways until one side closes, then close the other.
 
     Both pump tasks are cancelled and awaited before this returns, whatever
@@ -154,6 +216,8 @@ async def relay(client: Connection, upstream: Connection, logger: logging.Logger
         client: The connection accepted from the client.
         upstream: The open connection to the upstream.
         logger: Receives one line per frame at DEBUG/TRACE when enabled.
+        idle_timeout: Close both sides once no frame has passed for this many
+            seconds (the client with 1011, the upstream with 1001); ``None``: never.
 
     Returns:
         Frame counts and how the session ended.
@@ -168,32 +232,36 @@ async def relay(client: Connection, upstream: Connection, logger: logging.Logger
     from_upstream = asyncio.create_task(_pump(upstream, client, to_client, event_logger))
     from_client = asyncio.create_task(_pump(client, upstream, to_upstream, event_logger))
     # task -> (the side it reads, the side to close when that one closes)
-    pumps: dict[asyncio.Task[ConnectionClosed | None], tuple[Side, Connection]] = {
+    pumps: _Pumps = {
         from_upstream: ("upstream", client),
         from_client: ("client", upstream),
     }
+    idle = None if idle_timeout is None else _idle((to_client, to_upstream), idle_timeout)
+    watchers: list[asyncio.Task[Any]] = [*pumps, *([] if idle is None else [idle])]
     closed_by: Side | None = None
     received: Close | None = None
     forwarded: tuple[int, str] | None = None
     try:
-        pending: set[asyncio.Task[ConnectionClosed | None]] = set(pumps)
-        other: Connection | None = None
-        while pending and other is None:
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task, (side, peer) in pumps.items():
-                if task.done() and other is None and (closed := task.result()) is not None:
-                    closed_by, received, other = side, closed.rcvd, peer
-        if closed_by is not None and other is not None:
-            forwarded = forwardable_close(received, closed_by)
+        end = await _first_close(pumps, idle)
+        if end is not None:
+            closed_by, closed, other = end
+            received = closed.rcvd
+            forwarded = forwardable_close(received, closed_by, closed.sent)
             await other.close(*forwarded)
+        elif idle is not None and idle.done():
+            forwarded = (CloseCode.INTERNAL_ERROR, f"idle timeout: no frame for {idle_timeout:g} s")
+            await asyncio.gather(
+                client.close(*forwarded), upstream.close(CloseCode.GOING_AWAY, "idle timeout")
+            )
     finally:
-        for task in pumps:
+        for task in watchers:
             task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        await asyncio.gather(*watchers, return_exceptions=True)
     return RelayResult(
         frames_to_client=to_client.frames,
         frames_to_upstream=to_upstream.frames,
         closed_by=closed_by,
         received=received,
         forwarded=forwarded,
+        idle=closed_by is None and forwarded is not None,
     )

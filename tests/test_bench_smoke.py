@@ -20,3 +20,16 @@ def test_the_relay_benchmark_runs_end_to_end() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ratio" in result.stdout
     assert "PASS" in result.stdout
+
+
+def test_the_fault_latency_benchmark_runs_end_to_end() -> None:
+    bench = BENCH.parent / "fault_latency.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "ratio" in result.stdout
+    assert "expected" not in result.stdout  # every row saw its outcome

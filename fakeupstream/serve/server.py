@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import http
 import logging
 import time
@@ -28,6 +29,7 @@ from websockets.typing import Subprotocol
 
 from ..admin import handle_admin
 from ..exceptions import CassetteError
+from ..faults import Fault, FaultBoard, build_fault
 from ..ids import IdRewriter
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
@@ -36,6 +38,7 @@ from ..report import ConnectionReport
 from ..responses import HttpResponse, error_response, reason_phrase
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
+from .fault_runner import FaultRunner, deafenable, upgrade_fault
 from .front_door import front_door
 from .logs import PROTOCOL_LOGGER, RedactSecrets, frame_summary, log_connection
 from .record_relay import RecordingConfig, RecordRelay
@@ -115,6 +118,8 @@ class FakeUpstream:
         self._idle = asyncio.Event()
         self._idle.set()
         self._server: Server | None = None
+        self.faults = FaultBoard()
+        """The faults armed for the next connections (see :mod:`fakeupstream.faults`)."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -135,7 +140,7 @@ class FakeUpstream:
             max_size=_MAX_MESSAGE,
             max_queue=64,
             logger=PROTOCOL_LOGGER,
-            create_connection=front_door(self._admin),
+            create_connection=deafenable(front_door(self._admin)),
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         logger.debug("listening on %s (cassettes in %s)", self.url, self.library.directory)
@@ -198,6 +203,16 @@ class FakeUpstream:
             self.library.load(name)
         self._current = name if name is not None else self._default
 
+    def fault(self, kind: str, *, count: int = 1, **params: object) -> Fault:
+        """Arm a fault for the next ``count`` connections (see :mod:`fakeupstream.faults`).
+
+        Raises:
+            FaultError: not a valid fault; the message lists the valid values.
+        """
+        fault = build_fault(kind, params)
+        self.faults.arm(fault, count)
+        return fault
+
     def records(self, name: str) -> bool:
         """Tell whether connections to cassette ``name`` are recorded (else replayed)."""
         return self._planner.records(name)
@@ -207,7 +222,9 @@ class FakeUpstream:
         return list(self._reports)
 
     def reset(self) -> None:
-        """Forget the reports and errors, and start every cassette at its first episode."""
+        """Forget the reports and errors, disarm the faults, and start every cassette at
+        its first episode."""
+        self.faults.disarm()
         self._reports.clear()
         self._planner.reset()
         self.errors.clear()
@@ -259,6 +276,10 @@ class FakeUpstream:
         if isinstance(plan, RecordPlan):
             assert self._relay is not None
             return self._open_relay(connection, plan)
+        plan = dataclasses.replace(plan, faults=(*self.faults.take(), *plan.faults))
+        plan, held = upgrade_fault(connection, plan)
+        if isinstance(held, HttpResponse):
+            return _to_websockets(held)
         self._plans[connection] = plan
         self._enter()
         # If the connection dies between the 101 and the handler, websockets never calls
@@ -266,7 +287,7 @@ class FakeUpstream:
         reaper = asyncio.get_running_loop().create_task(self._reap_unhandled(connection))
         self._reapers.add(reaper)
         reaper.add_done_callback(self._reapers.discard)
-        return None
+        return held  # None, or the hold of a `delay` fault
 
     async def _open_relay(self, connection: ServerConnection, plan: RecordPlan) -> Response | None:
         assert self._relay is not None
@@ -305,8 +326,9 @@ class FakeUpstream:
         session = self._session(plan)
         report = plan.report
         logger.debug("connection %d: %s, cassette %r", report.id, report.path, report.cassette)
+        faults = FaultRunner.for_plan(ws, plan, session, asyncio.get_running_loop().time())
         try:
-            await _replay(ws, session, asyncio.get_running_loop(), report.id)
+            await _replay(ws, session, asyncio.get_running_loop(), report.id, faults)
         except ConnectionClosed:
             pass
         except Exception as exc:  # a bug: report it, never leave the client hanging
@@ -359,17 +381,29 @@ class FakeUpstream:
 
 
 async def _replay(
-    ws: ServerConnection, session: ReplaySession, loop: asyncio.AbstractEventLoop, number: int
+    ws: ServerConnection,
+    session: ReplaySession,
+    loop: asyncio.AbstractEventLoop,
+    number: int,
+    faults: FaultRunner | None = None,
 ) -> None:
-    """Drive the replay engine: send what is due, wait for the client or the next deadline."""
+    """Drive the replay engine: send what is due, wait for the client or the next deadline.
+
+    With ``faults``, every frame goes through them, and a fault may end the session.
+    """
     frames = logger.isEnabledFor(logging.DEBUG)  # -v: one line per frame
+    if faults is not None and await faults.start():
+        return
     while True:
         for action in session.due(loop.time()):
             if isinstance(action, Close):
                 await ws.close(action.code, action.reason)
                 session.finish(action.code, action.reason, by="server")
                 return
-            await ws.send(action.data)
+            if faults is None:
+                await ws.send(action.data)
+            elif await faults.send(action.data):
+                return
             if frames:
                 logger.debug("connection %d > %s", number, frame_summary(action.data))
         deadline = session.deadline()
@@ -382,6 +416,8 @@ async def _replay(
         if frames:
             logger.debug("connection %d < %s", number, frame_summary(message))
         session.receive(message, loop.time())
+        if faults is not None and await faults.received(message):
+            return
 
 
 def _offered_subprotocols(headers: Headers) -> list[str]:

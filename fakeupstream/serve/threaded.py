@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ..faults import Fault
 from ..report import ConnectionReport
 from .record_relay import RecordingConfig
 from .server import FakeUpstream
@@ -162,8 +163,20 @@ class ThreadedFakeUpstream:
         return self._call(lambda: list(self._server.errors))
 
     def reset(self) -> None:
-        """Forget the reports and errors."""
+        """Forget the reports and errors, and disarm the faults."""
         self._call(self._server.reset)
+
+    def fault(self, kind: str, *, count: int = 1, **params: object) -> Fault:
+        """Arm a fault for the next ``count`` connections (see :meth:`FakeUpstream.fault`)."""
+        return self._call(lambda: self._server.fault(kind, count=count, **params))
+
+    def armed_faults(self) -> list[tuple[Fault, int]]:
+        """``(fault, connections left)`` for every armed fault."""
+        return self._call(self._server.faults.armed)
+
+    def disarm_faults(self) -> int:
+        """Disarm every fault; return how many were armed."""
+        return self._call(self._server.faults.disarm)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no connection is being served; ``False`` if ``timeout`` passed first."""

@@ -119,6 +119,8 @@ def _episode_data(episode: Episode, sidecars: SidecarSink | None) -> dict[str, A
         handshake["rules"] = rules
     if handshake:
         data["handshake"] = handshake
+    if episode.faults:
+        data["faults"] = [fault.to_dict() for fault in episode.faults]
     data["timeline"] = [_step_data(step, sidecars) for step in episode.timeline]
     return data
 

@@ -44,7 +44,8 @@ from ..cassette import (
     Step,
     is_sendable_close_code,
 )
-from ..exceptions import CassetteError
+from ..exceptions import CassetteError, FaultError
+from ..faults import FAULT_PARAMS, Fault, build_fault
 from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
 
 __all__ = ["SidecarResolver", "loads_cassette"]
@@ -211,6 +212,7 @@ class _Reader:
                 "handshake",
                 "timeline",
                 "connections",
+                "faults",
             ),
         )
         version = self.scalar(top["version"], "the format version (an integer)", int)
@@ -221,6 +223,8 @@ class _Reader:
                 f"this fakeupstream reads version {FORMAT_VERSION}",
             )
         if "connections" in top:
+            if "faults" in top:
+                self.fail(top["faults"], "a cassette with `connections` has `faults` in each one")
             if "timeline" in top or "handshake" in top:
                 self.fail(
                     root,
@@ -251,14 +255,35 @@ class _Reader:
         """One connection: a `handshake` (optional) and a `timeline`."""
         if entries is None:
             entries = self.mapping(
-                node, "a connection", required=("timeline",), allowed=("handshake", "timeline")
+                node,
+                "a connection",
+                required=("timeline",),
+                allowed=("handshake", "timeline", "faults"),
             )
         return Episode(
             handshake=self.handshake(entries["handshake"])
             if "handshake" in entries
             else Handshake(),
             timeline=tuple(self.steps(entries["timeline"], "the timeline", close_last=False)),
+            faults=self.faults(entries["faults"]) if "faults" in entries else (),
         )
+
+    def faults(self, node: Node) -> tuple[Fault, ...]:
+        """A list of faults, each ``{kind: K, ...parameters}`` (see :mod:`..faults`)."""
+        names = ("kind", *dict.fromkeys(name for ps in FAULT_PARAMS.values() for name in ps))
+        result = []
+        for item in self.sequence(node, "`faults`"):
+            entries = self.mapping(item, "a fault", required=("kind",), allowed=names)
+            params = {
+                name: self.scalar(value, f"a value for {name!r}", (str, int, float))
+                for name, value in entries.items()
+                if name != "kind"
+            }
+            try:
+                result.append(build_fault(self.string(entries["kind"], "a fault kind"), params))
+            except FaultError as exc:
+                self.fail(entries.get(exc.param, item), str(exc))
+        return tuple(result)
 
     def match_mode(self, node: Node) -> MatchMode:
         text = self.string(node, "a matcher name")
