@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ._version import __version__
@@ -22,6 +23,7 @@ from .recordmode import RecordMode
 from .replay import ReplayOptions, check_speed
 from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
+from .serve.tls import ServerCertificate
 from .storage.file_writer import SavedCassette
 from .storage.library import SUFFIX, CassetteLibrary
 
@@ -82,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
         type=_speed,
         default=0.0,
         help="delay scale: 0 = no delays, 1 = real time (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a certificate for 127.0.0.1, localhost and ::1 "
+        "signed by a local CA made on first use (needs fakeupstream[tls]); "
+        "prints the CA file clients must trust",
+    )
+    serve.add_argument(
+        "--tls-cert", type=Path, default=None, metavar="PEM", help="your own certificate chain"
+    )
+    serve.add_argument(
+        "--tls-key", type=Path, default=None, metavar="PEM", help="the key of --tls-cert"
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
 
@@ -167,22 +182,54 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     if args.verbose:
-        import logging
-
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+        return _serve_with(args)
+    hints = logging.getLogger("fakeupstream.front_door")
+    with _hints_to_stderr(hints):
+        return _serve_with(args)
+
+
+def _serve_with(args: argparse.Namespace) -> int:
     fake = FakeUpstream(
         args.cassette_dir,
         args.cassette,
         replay=ReplayOptions(speed=args.speed, fresh_ids=args.fresh_ids),
         host=args.host,
         port=args.port,
+        tls=_tls(args),
     )
 
     def ready() -> None:
         print(f"listening on {fake.url}", flush=True)
+        if fake.ca_certificate is not None:
+            print(f"ca certificate: {fake.ca_certificate}", flush=True)
 
     asyncio.run(_run_until_signalled(fake, ready))
     return 0
+
+
+def _tls(args: argparse.Namespace) -> bool | ServerCertificate:
+    """``--tls`` (the local CA) or ``--tls-cert``/``--tls-key`` (the user's pair)."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise FakeUpstreamError("--tls-cert and --tls-key go together: give both")
+    if args.tls_cert is not None:
+        return ServerCertificate(args.tls_cert, args.tls_key)
+    return bool(args.tls)
+
+
+@contextlib.contextmanager
+def _hints_to_stderr(logger: logging.Logger) -> Iterator[None]:
+    """Print the front door's one-line hints (a TLS client on a plain port) to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fakeupstream: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _record(args: argparse.Namespace) -> int:

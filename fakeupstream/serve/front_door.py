@@ -17,6 +17,7 @@ only until the request head has been seen.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -25,10 +26,15 @@ from websockets.asyncio.server import ServerConnection
 from ..admin import ADMIN_PREFIX
 from ..responses import HttpResponse, error_response
 
-__all__ = ["MAX_HEAD", "AdminHandler", "front_door"]
+__all__ = ["MAX_HEAD", "TLS_HINT", "AdminHandler", "front_door"]
 
 AdminHandler = Callable[[str, str], HttpResponse]
 """Answers one admin request: ``(method, target) -> response``."""
+
+logger = logging.getLogger("fakeupstream.front_door")
+
+TLS_HINT = "this client speaks TLS: start with --tls"
+"""Logged when a TLS ClientHello reaches a plain port (the client would hang otherwise)."""
 
 MAX_HEAD = 64 * 1024
 """A request head longer than this is refused with 431 (the GA API takes far less)."""
@@ -48,6 +54,15 @@ def front_door(admin: AdminHandler) -> type[ServerConnection]:
             if self._head is None:
                 super().data_received(data)
                 return
+            if not self._head and data[:1] == _TLS_HANDSHAKE:
+                # A TLS ClientHello on a plain port: no HTTP answer can help, so close
+                # at once instead of waiting for a request head that never comes.
+                self._head = None
+                logger.warning("%s", TLS_HINT)
+                transport = self.transport
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.close()
+                return
             self._head += data
             answer = _answer_head(bytes(self._head), admin)
             if answer is _INCOMPLETE:
@@ -66,6 +81,7 @@ def front_door(admin: AdminHandler) -> type[ServerConnection]:
 
 
 _INCOMPLETE = object()
+_TLS_HANDSHAKE = b"\x16"  # TLS record type 22 (handshake); no HTTP method starts with it
 
 
 def _answer_head(head: bytes, admin: AdminHandler) -> HttpResponse | object | None:

@@ -39,6 +39,7 @@ from ..storage.library import CassetteLibrary
 from .front_door import front_door
 from .logs import RedactSecrets
 from .record_relay import RecordingConfig, RecordRelay
+from .tls import ServerCertificate
 
 __all__ = ["MAX_REPORTS", "FakeUpstream"]
 
@@ -73,6 +74,9 @@ class FakeUpstream:
             not exist yet.
         host: the address to bind; loopback by default.
         port: the port; 0 picks a free one.
+        tls: serve ``wss://`` and ``https://``: ``True`` for the local CA's
+            certificate (:meth:`ServerCertificate.local`, needs the ``tls`` extra),
+            or a :class:`ServerCertificate` of your own.
     """
 
     def __init__(
@@ -84,7 +88,13 @@ class FakeUpstream:
         recording: RecordingConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool | ServerCertificate = False,
     ) -> None:
+        self.certificate: ServerCertificate | None = (
+            ServerCertificate.local() if tls is True else tls or None
+        )
+        """The TLS certificate served, or ``None`` for plain ``ws://``."""
+        self._ssl = None if self.certificate is None else self.certificate.server_context()
         self.library = CassetteLibrary(cassette_dir)
         self.options = replay if replay is not None else ReplayOptions()
         self.errors: list[BaseException] = []
@@ -136,6 +146,8 @@ class FakeUpstream:
             max_queue=64,
             logger=logger,
             create_connection=front_door(self._admin),
+            # Documented: extra keyword arguments go to loop.create_server.
+            ssl=self._ssl,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         logger.info("listening on %s (cassettes in %s)", self.url, self.library.directory)
@@ -170,13 +182,20 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
-        """``ws://HOST:PORT``: append ``/v1/realtime?model=...``."""
-        return f"ws://{_netloc(self.host, self.port)}"
+        """``ws://HOST:PORT`` (``wss://`` with TLS): append ``/v1/realtime?model=...``."""
+        scheme = "ws" if self._ssl is None else "wss"
+        return f"{scheme}://{_netloc(self.host, self.port)}"
 
     @property
     def http_url(self) -> str:
-        """``http://HOST:PORT``: the base URL a gateway or SDK is configured with."""
-        return f"http://{_netloc(self.host, self.port)}"
+        """``http(s)://HOST:PORT``: the base URL a gateway or SDK is configured with."""
+        scheme = "http" if self._ssl is None else "https"
+        return f"{scheme}://{_netloc(self.host, self.port)}"
+
+    @property
+    def ca_certificate(self) -> Path | None:
+        """The CA file clients must trust (local CA only), else ``None``."""
+        return None if self.certificate is None else self.certificate.ca
 
     def cassette_url(self, name: str) -> str:
         """The base URL that selects cassette ``name`` by path prefix."""
