@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,10 +74,20 @@ class Gateway:
         config: Where and how to reach the upstream.
         host: Interface to listen on (loopback by default).
         port: Port to listen on; 0 picks a free one (see :attr:`port`).
+        tls: A server context to serve ``wss://`` (clients such as the Node SDK
+            dial nothing else); ``None`` serves plain ``ws://``.
     """
 
-    def __init__(self, config: ProxyConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: ProxyConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config
+        self._tls = tls
         self._host = host
         self._port = port
         self._server: Server | None = None
@@ -96,9 +107,10 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        """Base URL of the gateway, ``ws://HOST:PORT``, without a path."""
+        """Base URL of the gateway, ``ws://HOST:PORT`` (``wss://`` with TLS), without a path."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"ws://{host}:{self.port}"
+        scheme = "ws" if self._tls is None else "wss"
+        return f"{scheme}://{host}:{self.port}"
 
     def realtime_url(self, model: str) -> str:
         """The URL a client dials for a session with ``model``."""
@@ -115,6 +127,7 @@ class Gateway:
             open_timeout=self.config.connect_timeout + 10,
             max_size=_MAX_SIZE,
             logger=client_ws_logger(),
+            ssl=self._tls,  # websockets passes it on to loop.create_server
         )
         return self
 
