@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["REALTIME_PATH", "Route", "UpgradeRequest", "route"]
+__all__ = ["REALTIME_PATH", "Route", "UpgradeRequest", "route", "split_cassette_prefix"]
 
 REALTIME_PATH = "/v1/realtime"
 _PREFIXED = re.compile(r"^/cassettes/(?P<name>[^/]+)(?P<rest>/.*)$")
@@ -83,3 +83,11 @@ def route(path: str) -> Route | None:
     if path.rstrip("/") != REALTIME_PATH:
         return None
     return Route(cassette, REALTIME_PATH)
+
+
+def split_cassette_prefix(path: str) -> tuple[str | None, str]:
+    """``(cassette, rest)`` for ``/cassettes/<cassette>/rest``; ``(None, path)`` otherwise."""
+    found = _PREFIXED.match(path)
+    if found is None:
+        return None, path
+    return found.group("name"), found.group("rest")

@@ -24,12 +24,18 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from ..admin import ADMIN_PREFIX
+from ..http_request import INCOMPLETE, HttpRequest, parse_request
+from ..redaction import redact_target
 from ..responses import HttpResponse, error_response
+from ..upgrade import route, split_cassette_prefix
 
-__all__ = ["MAX_HEAD", "TLS_HINT", "AdminHandler", "front_door"]
+__all__ = ["MAX_HEAD", "TLS_HINT", "AdminHandler", "RestHandler", "front_door"]
 
 AdminHandler = Callable[[str, str], HttpResponse]
 """Answers one admin request: ``(method, target) -> response``."""
+
+RestHandler = Callable[[HttpRequest], "HttpResponse | None"]
+"""Answers a plain HTTP request (body read) on a REST route; ``None`` when it is not one."""
 
 logger = logging.getLogger("fakeupstream.front_door")
 
@@ -40,8 +46,14 @@ MAX_HEAD = 64 * 1024
 """A request head longer than this is refused with 431 (the GA API takes far less)."""
 
 
-def front_door(admin: AdminHandler) -> type[ServerConnection]:
-    """A :class:`ServerConnection` subclass whose connections answer admin requests."""
+def front_door(admin: AdminHandler, rest: RestHandler | None = None) -> type[ServerConnection]:
+    """A :class:`ServerConnection` subclass whose connections answer admin requests.
+
+    With ``rest``, a request that is not a WebSocket upgrade has its body read
+    (``Content-Length`` or chunked, up to :data:`~fakeupstream.http_request.MAX_BODY`)
+    and goes to ``rest``; what ``rest`` does not answer, outside the realtime
+    endpoint, gets a 404 and one log line.
+    """
 
     class FrontDoorConnection(ServerConnection):
         """A WebSocket server connection that first looks at the request head."""
@@ -64,7 +76,7 @@ def front_door(admin: AdminHandler) -> type[ServerConnection]:
                 transport.close()
                 return
             self._head += data
-            answer = _answer_head(bytes(self._head), admin)
+            answer = _answer_head(bytes(self._head), admin, rest)
             if answer is _INCOMPLETE:
                 return
             head, self._head = bytes(self._head), None
@@ -84,7 +96,9 @@ _INCOMPLETE = object()
 _TLS_HANDSHAKE = b"\x16"  # TLS record type 22 (handshake); no HTTP method starts with it
 
 
-def _answer_head(head: bytes, admin: AdminHandler) -> HttpResponse | object | None:
+def _answer_head(
+    head: bytes, admin: AdminHandler, rest: RestHandler | None = None
+) -> HttpResponse | object | None:
     """What to do with the bytes received so far.
 
     Returns:
@@ -103,6 +117,23 @@ def _answer_head(head: bytes, admin: AdminHandler) -> HttpResponse | object | No
         return error_response(400, "malformed HTTP request line", "bad_request")
     if target.startswith(ADMIN_PREFIX):
         return admin(method, target)
+    if rest is not None:
+        request = parse_request(head)
+        if request is INCOMPLETE:
+            return _INCOMPLETE
+        if isinstance(request, HttpResponse):
+            return request
+        assert isinstance(request, HttpRequest)
+        if (request.header("Upgrade") or "").lower() != "websocket":
+            answer = rest(request)
+            if answer is not None:
+                return answer
+            if route(request.path) is None:
+                # Gateways probe paths the fake does not serve (/loads, /health): say so
+                # once in the log, and answer like the API does for an unknown route.
+                logger.info("no route for %s %s: 404", method, redact_target(target))
+                _, path = split_cassette_prefix(request.path)
+                return error_response(404, f"Invalid URL ({method} {path})", "not_found")
     if method != "GET":
         return error_response(
             405,

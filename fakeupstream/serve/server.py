@@ -15,6 +15,7 @@ import collections
 import contextlib
 import http
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
@@ -27,13 +28,16 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..admin import handle_admin
+from ..cassette import JSONObject
 from ..exceptions import CassetteError
-from ..ids import IdRewriter
+from ..http_request import HttpRequest
+from ..ids import IdRewriter, base62
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
 from ..replay import Close, ReplayOptions, ReplaySession
 from ..report import ConnectionReport
 from ..responses import HttpResponse, error_response, reason_phrase
+from ..rest import RealtimeRest, cassette_models, target_with_model, with_session_config
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
 from .front_door import front_door
@@ -125,6 +129,11 @@ class FakeUpstream:
         self._idle = asyncio.Event()
         self._idle.set()
         self._server: Server | None = None
+        self._rest = RealtimeRest(
+            self._cassette_models,
+            new_secret=lambda: secrets.token_hex(16),
+            new_session_id=lambda: "sess_" + base62(secrets.randbits(128), 21),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -145,7 +154,7 @@ class FakeUpstream:
             max_size=_MAX_MESSAGE,
             max_queue=64,
             logger=logger,
-            create_connection=front_door(self._admin),
+            create_connection=front_door(self._admin, self._rest_answer),
             # Documented: extra keyword arguments go to loop.create_server.
             ssl=self._ssl,
         )
@@ -260,14 +269,35 @@ class FakeUpstream:
             self.errors.append(exc)
             return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
 
+    def _rest_answer(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            return self._rest.handle(request, time.time())
+        except Exception as exc:  # a bug: report it, answer like a server would
+            logger.exception("REST request %s failed", request.method)
+            self.errors.append(exc)
+            return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
+
+    def _cassette_models(self) -> set[str]:
+        models: set[str] = set()
+        for name in self.library.names():
+            try:
+                models |= cassette_models(self.library.load(name))
+            except CassetteError:
+                continue  # listed as invalid by the admin API; it names no model here
+        return models
+
     def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | Awaitable[Response | None] | None:
+        headers = list(request.headers.raw_items())
+        offered = _offered_subprotocols(request.headers)
+        key = self._rest.check_key(headers, offered, time.time())
         plan = self._planner.plan(
-            request.path,
-            list(request.headers.raw_items()),
-            _offered_subprotocols(request.headers),
+            target_with_model(request.path, key),
+            headers,
+            offered,
             selected=self._current,
+            key=key,
         )
         if plan.report is not None:
             self._reports.append(plan.report)
@@ -321,7 +351,7 @@ class FakeUpstream:
         report = plan.report
         logger.debug("connection %d: %s, cassette %r", report.id, report.path, report.cassette)
         try:
-            await _replay(ws, session, asyncio.get_running_loop())
+            await _replay(ws, session, asyncio.get_running_loop(), plan.session)
         except ConnectionClosed:
             pass
         except Exception as exc:  # a bug: report it, never leave the client hanging
@@ -368,16 +398,25 @@ class FakeUpstream:
 
 
 async def _replay(
-    ws: ServerConnection, session: ReplaySession, loop: asyncio.AbstractEventLoop
+    ws: ServerConnection,
+    session: ReplaySession,
+    loop: asyncio.AbstractEventLoop,
+    config: JSONObject | None = None,
 ) -> None:
-    """Drive the replay engine: send what is due, wait for the client or the next deadline."""
+    """Drive the replay engine: send what is due, wait for the client or the next deadline.
+
+    ``config`` is the session config of the client's ephemeral key, shown in
+    ``session.created``.
+    """
     while True:
         for action in session.due(loop.time()):
             if isinstance(action, Close):
                 await ws.close(action.code, action.reason)
                 session.finish(action.code, action.reason, by="server")
                 return
-            await ws.send(action.data)
+            await ws.send(
+                action.data if config is None else with_session_config(action.data, config)
+            )
         deadline = session.deadline()
         timeout = None if deadline is None else max(0.0, deadline - loop.time())
         try:
