@@ -30,6 +30,7 @@ from proxy.config import REALTIME_PATH, ProxyConfig, UpstreamTarget, build_upstr
 from proxy.handshake import check_request, error_response, upstream_failure_response
 from proxy.logs import client_ws_logger, session_logger, upstream_ws_logger
 from proxy.relay import RelayResult, relay
+from proxy.rest_forward import ForwardRequest, build_forward, forwarding_connection, relay_http
 
 __all__ = ["Gateway"]
 
@@ -94,6 +95,7 @@ class Gateway:
         self._pending: dict[ServerConnection, _Pending] = {}
         self._connecting: set[asyncio.Task[ClientConnection]] = set()
         self._watchers: set[asyncio.Task[None]] = set()
+        self._forwards: set[asyncio.Task[None]] = set()
         self._closing = False
         self._log = session_logger()
 
@@ -128,6 +130,7 @@ class Gateway:
             max_size=_MAX_SIZE,
             logger=client_ws_logger(),
             ssl=self._tls,  # websockets passes it on to loop.create_server
+            create_connection=forwarding_connection(self._forward),
         )
         return self
 
@@ -149,6 +152,10 @@ class Gateway:
         # connect timeout; their clients get 503 instead.
         for task in self._connecting:
             task.cancel()
+        for forward in self._forwards:
+            forward.cancel()
+        if self._forwards:
+            await asyncio.gather(*self._forwards, return_exceptions=True)
         server.close()
         await server.wait_closed()
         if self._watchers:
@@ -170,6 +177,39 @@ class Gateway:
             if on_ready is not None:
                 on_ready(self)
             await stop.wait()
+
+    def _forward(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        transport: asyncio.BaseTransport,
+    ) -> None:
+        """Forward a REST request (client secrets, calls) upstream; answer on ``transport``."""
+        assert isinstance(transport, asyncio.WriteTransport)
+        built = build_forward(self.config, method, target, headers, body, os.environ)
+        if isinstance(built, bytes):
+            transport.write(built)
+            transport.close()
+            return
+        task = asyncio.create_task(self._relay_http(built, transport, method, target))
+        self._forwards.add(task)
+        task.add_done_callback(self._forwards.discard)
+
+    async def _relay_http(
+        self, request: ForwardRequest, transport: asyncio.WriteTransport, method: str, target: str
+    ) -> None:
+        try:
+            answer = await relay_http(request, self.config.connect_timeout)
+        finally:
+            if self._closing:
+                transport.close()
+        status = answer.split(b" ", 2)[1].decode("latin-1", "replace") if b" " in answer else "?"
+        self._log.info("forwarded %s %s: HTTP %s", method, urlsplit(target).path, status)
+        if not transport.is_closing():
+            transport.write(answer)
+            transport.close()
 
     async def _process_request(
         self, connection: ServerConnection, request: Request
