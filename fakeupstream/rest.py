@@ -21,6 +21,7 @@ plain values.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -28,9 +29,11 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from .calls import CALL_PREFIX, Calls
 from .cassette import Cassette, CloseStep, Direction, FrameStep, JSONObject, Step
 from .ga import AUTH_CLOSE, error_event
 from .http_request import HttpRequest
+from .ids import base62
 from .redaction import KEY_SUBPROTOCOL
 from .responses import HttpResponse, error_response, json_response
 from .upgrade import split_cassette_prefix
@@ -59,6 +62,10 @@ _MIN_SECONDS, _MAX_SECONDS, _DEFAULT_SECONDS = 10, 7200, 600
 # Models are listed with a fixed creation time: clients only read the ids.
 _MODEL_CREATED = 1756252800
 _CLIENT_SECRET_PATHS = ("/v1/realtime/client_secrets", "/v1/realtime/translations/client_secrets")
+_CALLS = "/v1/realtime/calls"
+_LEGACY_SESSIONS = "/v1/realtime/sessions"
+# Keys minted by the legacy (beta) sessions endpoint lived one minute.
+_LEGACY_SECONDS = 60
 
 _MISSING_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -101,6 +108,8 @@ class RealtimeRest:
         models: the models the cassettes name (called per request, so new cassettes show).
         new_secret: returns 32 fresh hex digits for each ephemeral key.
         new_session_id: returns a fresh ``sess_`` id.
+        new_call_id: returns the letters and digits of a fresh ``rtc_`` id (a counter
+            by default).
     """
 
     def __init__(
@@ -108,11 +117,17 @@ class RealtimeRest:
         models: Callable[[], Iterable[str]],
         new_secret: Callable[[], str],
         new_session_id: Callable[[], str],
+        new_call_id: Callable[[], str] | None = None,
     ) -> None:
         self._models = models
         self._new_secret = new_secret
         self._new_session_id = new_session_id
         self._keys: dict[str, _Minted] = {}
+        if new_call_id is None:
+            counter = itertools.count(1)
+            new_call_id = lambda: base62(next(counter), 24)  # noqa: E731
+        self.calls = Calls(new_call_id)
+        """The WebRTC calls created through ``POST /v1/realtime/calls``."""
 
     def handle(self, request: HttpRequest, now: float) -> HttpResponse | None:
         """Answer ``request`` if it is a REST route; ``None`` when it is not one.
@@ -125,7 +140,9 @@ class RealtimeRest:
         path = path.rstrip("/")
         if path == "/v1/models" or path.startswith("/v1/models/"):
             allowed = ("GET",)
-        elif path in _CLIENT_SECRET_PATHS:
+        elif path in (*_CLIENT_SECRET_PATHS, _CALLS, _LEGACY_SESSIONS) or path.startswith(
+            f"{_CALLS}/{CALL_PREFIX}"
+        ):
             allowed = ("POST",)
         else:
             return None
@@ -148,6 +165,13 @@ class RealtimeRest:
                 return json_response(200, _model(wanted))
             message = f"The model '{wanted}' does not exist or you do not have access to it."
             return error_response(404, message, "model_not_found")
+        if path == _CALLS:
+            return self.calls.create(request)
+        if path.startswith(f"{_CALLS}/"):
+            call_id, _, action = path.removeprefix(f"{_CALLS}/").partition("/")
+            return self.calls.control(call_id, action)
+        if path == _LEGACY_SESSIONS:
+            return self._legacy_session(request.body, now)
         return self._client_secret(request.body, now, translation="translations" in path)
 
     def models(self) -> list[str]:
@@ -170,13 +194,64 @@ class RealtimeRest:
             return KeyRejected(key)
         return KeyAccepted(copy.deepcopy(minted.requested))
 
+    def sideband(self, target: str) -> KeyAccepted | None:
+        """For a sideband WebSocket (``?call_id=rtc_...``) of a call made here, its session."""
+        query = dict(parse_qsl(urlsplit(target).query))
+        session = self.calls.sessions.get(query.get("call_id", ""))
+        return None if session is None else KeyAccepted(copy.deepcopy(session))
+
+    def _mint(self, requested: JSONObject, now: float, seconds: int) -> tuple[str, int]:
+        value = EPHEMERAL_PREFIX + self._new_secret()
+        expires_at = int(now) + seconds
+        self._keys = {k: v for k, v in self._keys.items() if v.expires_at > now}
+        self._keys[value] = _Minted(expires_at, requested)
+        return value, expires_at
+
+    def _legacy_session(self, body: bytes, now: float) -> HttpResponse:
+        """The beta-era ``POST /v1/realtime/sessions``: a beta session and its client secret."""
+        payload = _json_object(body)
+        if isinstance(payload, HttpResponse):
+            return payload
+        model = payload.get("model", DEFAULT_MODEL)
+        # What the key opens, in GA terms: the beta fields that have a GA twin.
+        requested: JSONObject = {"type": "realtime", "model": model}
+        if "instructions" in payload:
+            requested["instructions"] = payload["instructions"]
+        if "voice" in payload:
+            requested["audio"] = {"output": {"voice": payload["voice"]}}
+        value, expires_at = self._mint(requested, now, _LEGACY_SECONDS)
+        session = {
+            "id": self._new_session_id(),
+            "object": "realtime.session",
+            "model": model,
+            "modalities": ["audio", "text"],
+            "instructions": "",
+            "voice": "alloy",
+            "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16",
+            "input_audio_transcription": None,
+            "turn_detection": {
+                "type": "server_vad",
+                "threshold": 0.5,
+                "prefix_padding_ms": 300,
+                "silence_duration_ms": 200,
+                "create_response": True,
+                "interrupt_response": True,
+            },
+            "tools": [],
+            "tool_choice": "auto",
+            "temperature": 0.8,
+            "max_response_output_tokens": "inf",
+            "tracing": None,
+        }
+        session = _merged(session, payload)
+        session["client_secret"] = {"value": value, "expires_at": expires_at}
+        return json_response(200, session)
+
     def _client_secret(self, body: bytes, now: float, *, translation: bool) -> HttpResponse:
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return error_response(400, _BAD_JSON, None)
-        if not isinstance(payload, dict):
-            return error_response(400, _BAD_JSON, None)
+        payload = _json_object(body)
+        if isinstance(payload, HttpResponse):
+            return payload
         expires_after = payload.get("expires_after")
         seconds: object = _DEFAULT_SECONDS
         if expires_after is not None:
@@ -209,12 +284,20 @@ class RealtimeRest:
                 "invalid_value",
                 param="session.type",
             )
-        value = EPHEMERAL_PREFIX + self._new_secret()
-        expires_at = int(now) + seconds
-        self._keys = {k: v for k, v in self._keys.items() if v.expires_at > now}
-        self._keys[value] = _Minted(expires_at, requested)
+        value, expires_at = self._mint(requested, now, seconds)
         session = _session_object(kind, requested, self._new_session_id())
         return json_response(200, {"value": value, "expires_at": expires_at, "session": session})
+
+
+def _json_object(body: bytes) -> dict[str, Any] | HttpResponse:
+    """The JSON object in ``body`` (empty: ``{}``), or the live API's 400."""
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        return error_response(400, _BAD_JSON, None)
+    if not isinstance(payload, dict):
+        return error_response(400, _BAD_JSON, None)
+    return payload
 
 
 def cassette_models(cassette: Cassette) -> set[str]:

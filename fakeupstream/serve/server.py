@@ -133,6 +133,7 @@ class FakeUpstream:
             self._cassette_models,
             new_secret=lambda: secrets.token_hex(16),
             new_session_id=lambda: "sess_" + base62(secrets.randbits(128), 21),
+            new_call_id=lambda: base62(secrets.randbits(144), 24),
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -291,7 +292,9 @@ class FakeUpstream:
     ) -> Response | Awaitable[Response | None] | None:
         headers = list(request.headers.raw_items())
         offered = _offered_subprotocols(request.headers)
-        key = self._rest.check_key(headers, offered, time.time())
+        key = self._rest.check_key(headers, offered, time.time()) or self._rest.sideband(
+            request.path
+        )
         plan = self._planner.plan(
             target_with_model(request.path, key),
             headers,

@@ -147,3 +147,43 @@ async def test_unknown_paths_get_a_quiet_404_and_one_log_line(
     assert lines[1].startswith("no route for GET /loads?api_key=")
     assert "sk-secret" not in lines[1]
     assert fake.errors == []
+
+
+OFFER = (
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+)
+
+
+async def test_an_sdk_call_then_its_sideband_socket(fake: FakeUpstream) -> None:
+    client = AsyncOpenAI(api_key="sk-test", base_url=f"{fake.http_url}/v1", max_retries=0)
+    created = await client.realtime.calls.with_raw_response.create(sdp=OFFER, session=SESSION)
+    assert created.status_code == 201
+    assert created.headers["content-type"] == "application/sdp"
+    assert created.text.startswith("v=0\r\n")
+    call_id = created.headers["location"].rsplit("/", 1)[1]
+    assert call_id.startswith("rtc_")
+    async with client.realtime.connect(call_id=call_id) as conn:
+        event = await conn.recv()
+        assert event.type == "session.created"
+        assert event.session.instructions == SESSION["instructions"]
+    await client.realtime.calls.hangup(call_id)
+    with pytest.raises(NotFoundError):
+        await client.realtime.calls.hangup(call_id)
+    await client.close()
+
+
+async def test_the_legacy_sessions_endpoint_mints_a_key_too(fake: FakeUpstream) -> None:
+    body = json.dumps({"model": "gpt-realtime", "instructions": "Talk like a pirate."}).encode()
+    status, session = await raw(
+        fake,
+        b"POST /v1/realtime/sessions HTTP/1.1\r\nAuthorization: Bearer k\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body),
+    )
+    assert status == 200
+    key = session["client_secret"]["value"]
+    async with ws_connect(
+        f"{fake.url}/v1/realtime?model=gpt-realtime", {"Authorization": f"Bearer {key}"}
+    ) as ws:
+        event = await recv_event(ws)
+    assert event["session"]["instructions"] == "Talk like a pirate."
