@@ -221,7 +221,13 @@ class Gateway:
             return checked
         if self._closing:
             return _shutting_down()
-        target = build_upstream_target(self.config, checked.model, checked.authorization)
+        target = build_upstream_target(
+            self.config,
+            checked.model,
+            checked.authorization,
+            call_id=checked.call_id,
+            intent=checked.intent,
+        )
         try:
             upstream = await self._connect(target)
         except asyncio.CancelledError:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from openai import AsyncOpenAI
+from websockets.datastructures import Headers
 
 from fakeupstream import FakeUpstream
-from proxy import Gateway, ProxyConfig
+from proxy import Gateway, ProxyConfig, build_upstream_target
+from proxy.handshake import SessionRequest, check_request
 from proxy.rest_forward import ForwardRequest, build_forward, forwarded_path, parse_forward
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,14 +98,14 @@ def test_the_fallback_key_or_401() -> None:
 
 async def mint_then_connect(base_url: str) -> tuple[str, str]:
     backend = AsyncOpenAI(api_key="sk-test", base_url=base_url, max_retries=0)
-    secret = await backend.realtime.client_secrets.create(session=SESSION)  # type: ignore[arg-type]
+    secret = await backend.realtime.client_secrets.create(session=SESSION)
     app = AsyncOpenAI(api_key=secret.value, base_url=base_url, max_retries=0)
     async with app.realtime.connect(model="gpt-realtime") as conn:
         created = await conn.recv()
     await backend.close()
     await app.close()
     assert created.type == "session.created"
-    return secret.value, created.session.instructions  # type: ignore[union-attr,return-value]
+    return secret.value, created.session.instructions
 
 
 @pytest.mark.asyncio
@@ -166,3 +168,35 @@ async def test_an_unreachable_upstream_gets_502(time_limit: float) -> None:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 502 ")
     assert json.loads(body)["error"]["code"] == "upstream_unreachable"
+
+
+def test_call_id_and_intent_reach_the_upstream_url() -> None:
+    config = ProxyConfig(upstream="http://h/cassettes/x?tenant=t")
+    headers = Headers({"Authorization": "Bearer k"})
+    assert check_request("/v1/realtime?intent=transcription", headers, config, {}) == (
+        SessionRequest(model="", authorization="Bearer k", intent="transcription")
+    )
+    checked = check_request("/v1/realtime?call_id=rtc_1", headers, config, {})
+    assert isinstance(checked, SessionRequest) and checked.call_id == "rtc_1"
+    target = build_upstream_target(config, "", "Bearer k", call_id="rtc_1")
+    assert target.url == "ws://h/cassettes/x/v1/realtime?tenant=t&call_id=rtc_1"
+    target = build_upstream_target(config, "m", "Bearer k", intent="transcription")
+    assert target.url == "ws://h/cassettes/x/v1/realtime?tenant=t&model=m&intent=transcription"
+
+
+@pytest.mark.asyncio
+async def test_a_call_and_its_sideband_through_the_gateway(fake: FakeUpstream) -> None:
+    offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+    async with Gateway(ProxyConfig(upstream=fake.http_url)) as gateway:
+        client = AsyncOpenAI(
+            api_key="sk-test", base_url=gateway.url.replace("ws://", "http://", 1) + "/v1"
+        )
+        created = await client.realtime.calls.with_raw_response.create(sdp=offer, session=SESSION)
+        assert created.status_code == 201
+        call_id = created.headers["location"].rsplit("/", 1)[1]
+        async with client.realtime.connect(call_id=call_id) as conn:
+            event = await conn.recv()
+        await client.realtime.calls.hangup(call_id)
+        await client.close()
+    assert event.type == "session.created"
+    assert event.session.instructions == SESSION["instructions"]
