@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 
 from .responses import HttpResponse, error_response
 
-__all__ = ["INCOMPLETE", "MAX_BODY", "HttpRequest", "Incomplete", "parse_request"]
+__all__ = [
+    "INCOMPLETE",
+    "MAX_BODY",
+    "HttpRequest",
+    "Incomplete",
+    "complete_size",
+    "parse_request",
+]
 
 MAX_BODY = 32 * 1024 * 1024
 """The largest request body read (an SDP offer or a session config is far smaller)."""
@@ -94,6 +101,27 @@ def parse_request(
     if isinstance(body, bytes):
         return HttpRequest(method, target, request.headers, body)
     return body
+
+
+def complete_size(data: bytes) -> int | None:
+    """How many bytes the request in ``data`` takes, when its head says (``Content-Length``).
+
+    ``None`` while the head is incomplete, and for a chunked body (its end is seen, not
+    announced). A reader waits for this many bytes before parsing again, so a large
+    body is parsed once, not once per read.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    length = None
+    for line in data[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = value.strip()
+    return end + 4 + (int(length) if length is not None and length.isdigit() else 0)
 
 
 def _too_large(max_body: int) -> HttpResponse:

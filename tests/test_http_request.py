@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fakeupstream.http_request import INCOMPLETE, HttpRequest, parse_request
+from fakeupstream.http_request import INCOMPLETE, HttpRequest, complete_size, parse_request
 from fakeupstream.responses import HttpResponse
 
 
@@ -76,3 +76,11 @@ def test_bad_requests_get_the_status_a_server_gives(raw: bytes, status: int, cod
 def test_a_chunk_size_line_that_never_ends_is_refused() -> None:
     raw = b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 2000
     assert error_code(parse_request(raw)) == (400, "bad_request")
+
+
+def test_the_complete_size_comes_from_content_length() -> None:
+    head = b"POST /p HTTP/1.1\r\nContent-Length: 10\r\n\r\n"
+    assert complete_size(head) == len(head) + 10
+    assert complete_size(b"GET / HTTP/1.1\r\n\r\n") == 18
+    assert complete_size(b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") is None
+    assert complete_size(b"POST /p HTTP/1.1\r\nContent-Len") is None

@@ -24,7 +24,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from ..admin import ADMIN_PREFIX
-from ..http_request import INCOMPLETE, HttpRequest, parse_request
+from ..http_request import INCOMPLETE, MAX_BODY, HttpRequest, complete_size, parse_request
 from ..redaction import redact_target
 from ..responses import HttpResponse, error_response
 from ..upgrade import route, split_cassette_prefix
@@ -34,7 +34,7 @@ __all__ = ["MAX_HEAD", "TLS_HINT", "AdminHandler", "RestHandler", "front_door"]
 AdminHandler = Callable[[str, str], HttpResponse]
 """Answers one admin request: ``(method, target) -> response``."""
 
-RestHandler = Callable[[HttpRequest], "HttpResponse | None"]
+RestHandler = Callable[[HttpRequest], HttpResponse | None]
 """Answers a plain HTTP request (body read) on a REST route; ``None`` when it is not one."""
 
 logger = logging.getLogger("fakeupstream.front_door")
@@ -61,6 +61,10 @@ def front_door(admin: AdminHandler, rest: RestHandler | None = None) -> type[Ser
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._head: bytearray | None = bytearray()  # None once handed over
+            # Once the head is read: parse again at this size (Content-Length), or, for
+            # a chunked body (-1), when the bytes end like a last chunk. A body arriving
+            # in many reads is then parsed once, not once per read.
+            self._look_at = 0
 
         def data_received(self, data: bytes) -> None:
             if self._head is None:
@@ -76,8 +80,13 @@ def front_door(admin: AdminHandler, rest: RestHandler | None = None) -> type[Ser
                 transport.close()
                 return
             self._head += data
+            if not self._worth_parsing():
+                return
             answer = _answer_head(bytes(self._head), admin, rest)
             if answer is _INCOMPLETE:
+                if self._head.find(b"\r\n\r\n") >= 0:
+                    size = complete_size(bytes(self._head))
+                    self._look_at = -1 if size is None else size
                 return
             head, self._head = bytes(self._head), None
             if answer is None:
@@ -88,6 +97,13 @@ def front_door(admin: AdminHandler, rest: RestHandler | None = None) -> type[Ser
             assert isinstance(transport, asyncio.WriteTransport)
             transport.write(answer.encode())
             transport.close()
+
+        def _worth_parsing(self) -> bool:
+            assert self._head is not None
+            if self._look_at >= 0:
+                return len(self._head) >= self._look_at
+            # Chunked: the last chunk ends with an empty line; past the limit, say 413.
+            return self._head.endswith(b"\r\n\r\n") or len(self._head) > MAX_BODY + MAX_HEAD
 
     return FrontDoorConnection
 

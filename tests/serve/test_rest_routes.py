@@ -187,3 +187,25 @@ async def test_the_legacy_sessions_endpoint_mints_a_key_too(fake: FakeUpstream) 
     ) as ws:
         event = await recv_event(ws)
     assert event["session"]["instructions"] == "Talk like a pirate."
+
+
+async def test_a_large_body_in_many_reads_is_read_whole(fake: FakeUpstream) -> None:
+    instructions = "Arr! " * 200_000  # a megabyte of session config
+    body = json.dumps({"session": {"type": "realtime", "instructions": instructions}}).encode()
+    head = (
+        b"POST /v1/realtime/client_secrets HTTP/1.1\r\nAuthorization: Bearer k\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    host, port = fake.http_url.removeprefix("http://").rsplit(":", 1)
+    async with asyncio.timeout(TIMEOUT):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(head)
+        for start in range(0, len(body), 16 * 1024):
+            writer.write(body[start : start + 16 * 1024])
+            await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+    status_line, _, payload = answer.partition(b"\r\n\r\n")
+    assert status_line.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(payload)["session"]["instructions"] == instructions
