@@ -3,15 +3,18 @@
 ``websockets`` parses only ``GET`` upgrade requests, and the admin API takes a
 ``POST``. So every connection's first bytes are read here until the request head
 is complete: a request for ``/__fakeupstream/...`` (any method) is answered by the
-sans-I/O admin handler, a method other than ``GET`` gets 405, and everything else
-is passed on, byte for byte, to the ``websockets`` connection underneath.
+sans-I/O admin handler; a request that is not a WebSocket upgrade has its body read
+and goes to the REST side (models, client secrets, calls), and gets a logged 404 when
+nobody serves its path; a method other than ``GET`` gets 405, and everything else is
+passed on, byte for byte, to the ``websockets`` connection underneath. A TLS
+ClientHello on a plain port is closed at once, with a one-line hint in the log.
 
 This uses only documented ``websockets`` API, the same in versions 14 to 17:
 :func:`websockets.asyncio.server.serve` takes ``create_connection``, "a wrapper or
 a subclass" of :class:`~websockets.asyncio.server.ServerConnection`, and that class
 is the connection's :class:`asyncio.Protocol`, whose ``data_received`` is
 asyncio's documented callback. The subclass overrides only that callback, and
-only until the request head has been seen.
+only until the request (head, and body for the REST side) has been seen.
 """
 
 from __future__ import annotations
