@@ -35,6 +35,7 @@ from .report import ConnectionReport, Mismatch, Unplayed
 from .serve.record_relay import RecordingConfig
 from .serve.server import FakeUpstream
 from .serve.threaded import ThreadedFakeUpstream
+from .serve.tls import ServerCertificate
 from .storage.cassette_file import load_cassette
 from .storage.library import CassetteLibrary, bundled_cassette_dir
 from .storage.yaml_dumper import dumps_cassette
@@ -70,6 +71,7 @@ __all__ = [
     "ReplayFailure",
     "ReplaySession",
     "SecretLeakError",
+    "ServerCertificate",
     "ThreadedFakeUpstream",
     "Unplayed",
     "UnplayedError",

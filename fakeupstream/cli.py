@@ -25,6 +25,7 @@ from .replay import ReplayOptions, check_speed
 from .serve.logs import cli_logging
 from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
+from .serve.tls import ServerCertificate
 from .storage.file_writer import SavedCassette
 from .storage.library import CassetteLibrary
 
@@ -89,6 +90,19 @@ def _parser() -> argparse.ArgumentParser:
         type=_speed,
         default=0.0,
         help="delay scale: 0 = no delays, 1 = real time (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a certificate for 127.0.0.1, localhost and ::1 "
+        "signed by a local CA made on first use (needs fakeupstream[tls]); "
+        "prints the CA file clients must trust",
+    )
+    serve.add_argument(
+        "--tls-cert", type=Path, default=None, metavar="PEM", help="your own certificate chain"
+    )
+    serve.add_argument(
+        "--tls-key", type=Path, default=None, metavar="PEM", help="the key of --tls-cert"
     )
     _add_verbosity(serve)
 
@@ -210,13 +224,25 @@ def _serve(args: argparse.Namespace) -> int:
         replay=ReplayOptions(speed=args.speed, fresh_ids=args.fresh_ids),
         host=args.host,
         port=args.port,
+        tls=_tls(args),
     )
 
     def ready() -> None:
         print(f"listening on {fake.url}", flush=True)
+        if fake.ca_certificate is not None:
+            print(f"ca certificate: {fake.ca_certificate}", flush=True)
 
     asyncio.run(_run_until_signalled(fake, ready))
     return 0
+
+
+def _tls(args: argparse.Namespace) -> bool | ServerCertificate:
+    """``--tls`` (the local CA) or ``--tls-cert``/``--tls-key`` (the user's pair)."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise FakeUpstreamError("--tls-cert and --tls-key go together: give both")
+    if args.tls_cert is not None:
+        return ServerCertificate(args.tls_cert, args.tls_key)
+    return bool(args.tls)
 
 
 def _record(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-from .cassette import Cassette, Step, valid_name
+from .cassette import Cassette, JSONObject, Step, valid_name
 from .exceptions import CassetteError, CassetteNotFound
 from .faults import Fault
 from .ga import EventIds
@@ -34,6 +34,7 @@ from .handshake import Answer, Refuse, decide
 from .redaction import redact_target
 from .report import ConnectionReport, Mismatch
 from .responses import HttpResponse, error_response, json_response
+from .rest import KeyAccepted, KeyRejected, KeyVerdict, invalid_key_steps
 from .upgrade import UpgradeRequest, route
 
 __all__ = [
@@ -66,13 +67,18 @@ class Refused:
 @dataclass(frozen=True, slots=True)
 class ReplayPlan:
     """Accept, then play ``steps`` (the timeline, or a handshake rule's answer),
-    with ``faults`` injected on top."""
+    with ``faults`` injected on top.
+
+    ``session`` is the session config of the ephemeral key the client presented:
+    ``session.created`` shows it (see :func:`fakeupstream.rest.with_session_config`).
+    """
 
     cassette: Cassette
     steps: Sequence[Step]
     report: ConnectionReport
     ids: EventIds
     faults: tuple[Fault, ...] = ()
+    session: JSONObject | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +124,7 @@ class ConnectionPlanner:
         subprotocols: Sequence[str],
         *,
         selected: str | None,
+        key: KeyVerdict | None = None,
     ) -> Plan:
         """Plan the connection for one upgrade request.
 
@@ -126,6 +133,9 @@ class ConnectionPlanner:
             headers: the request headers, in order.
             subprotocols: the subprotocols the client offers.
             selected: the cassette for connections that do not name one, if any.
+            key: what the ``ek_`` key it presents says, if it presents one: a rejected
+                key is answered like the live API (``invalid_api_key``, close 3000)
+                before any handshake rule; an accepted one starts from its session.
         """
         try:
             request = UpgradeRequest.from_target(target, headers, subprotocols)
@@ -160,16 +170,24 @@ class ConnectionPlanner:
         except CassetteError as exc:
             message = f"cassette {name!r} is malformed: {exc}"
             return self._refuse(report, error_response(500, message, "invalid_cassette"))
-        return self._handshake(cassette, request, report)
+        return self._handshake(cassette, request, report, key)
 
     def _handshake(
-        self, cassette: Cassette, request: UpgradeRequest, report: ConnectionReport
+        self,
+        cassette: Cassette,
+        request: UpgradeRequest,
+        report: ConnectionReport,
+        key: KeyVerdict | None = None,
     ) -> Plan:
         number = self._connections.get(cassette.name, 0)
         self._connections[cassette.name] = number + 1
         report.episode = min(number, len(cassette.episodes) - 1)
         episode = cassette.episode(number)
         ids = EventIds(report.id)
+        if isinstance(key, KeyRejected):
+            report.answer("GA emulation: unknown or expired ephemeral key")
+            return ReplayPlan(cassette, invalid_key_steps(key.key, ids.next()), report, ids)
+        session = key.session if isinstance(key, KeyAccepted) else None
         decision = decide(episode.handshake, request, ids)
         if isinstance(decision, Refuse):
             response = json_response(decision.status, decision.body, decision.headers)
@@ -190,7 +208,7 @@ class ConnectionPlanner:
                     differences=list(decision.differences),
                 )
             )
-        return ReplayPlan(cassette, episode.timeline, report, ids, episode.faults)
+        return ReplayPlan(cassette, episode.timeline, report, ids, episode.faults, session)
 
     def _refuse(self, report: ConnectionReport, response: HttpResponse) -> Refused:
         report.refuse()

@@ -50,6 +50,9 @@ Options (command line, then ini, then default; one rule for all of them):
         (the only one when pytest-recording already owns ``--record-mode``).
     ``--record-upstream URL`` / ``fakeupstream_record_upstream``: what to record
         against (default ``wss://api.openai.com/v1/realtime``).
+    ``--fakeupstream-tls`` / ``fakeupstream_tls``: serve ``wss://`` and ``https://`` with
+        the local CA's certificate (needs ``fakeupstream[tls]``); clients trust
+        ``fakeupstream.ca_certificate`` (default: plain ``ws://``).
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ __all__ = [
     "fakeupstream_recording",
     "fakeupstream_server",
     "fakeupstream_speed",
+    "fakeupstream_tls",
 ]
 
 _IDLE_TIMEOUT = 5.0
@@ -141,6 +145,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "fakeupstream_fresh_ids", "fresh ids per replayed connection", type="bool", default=False
     )
+    group.addoption(
+        "--fakeupstream-tls",
+        dest="fakeupstream_tls",
+        action="store_true",
+        default=None,
+        help="serve wss:// and https:// with a local CA's certificate",
+    )
+    parser.addini("fakeupstream_tls", "serve wss:// and https://", type="bool", default=False)
     parser.addini("fakeupstream_record_mode", f"realtime record mode: {modes}", default="")
     parser.addini("fakeupstream_record_upstream", "realtime URL to record against", default="")
 
@@ -233,6 +245,13 @@ def fakeupstream_fresh_ids(pytestconfig: pytest.Config) -> bool:
 
 
 @pytest.fixture(scope="session")
+def fakeupstream_tls(pytestconfig: pytest.Config) -> bool:
+    """Session scope, ``bool``: serve ``wss://`` with the local CA (default no)."""
+    option = pytestconfig.getoption("fakeupstream_tls")
+    return bool(option) if option is not None else bool(pytestconfig.getini("fakeupstream_tls"))
+
+
+@pytest.fixture(scope="session")
 def fakeupstream_record_mode(pytestconfig: pytest.Config) -> RecordMode:
     """Session scope, :class:`RecordMode`: when to record (default ``none``: replay only)."""
     return _resolve_record_mode(pytestconfig)
@@ -279,6 +298,7 @@ def fakeupstream_server(
     fakeupstream_speed: float,
     fakeupstream_recording: RecordingConfig | None,
     fakeupstream_fresh_ids: bool,
+    fakeupstream_tls: bool,
 ) -> Iterator[ThreadedFakeUpstream]:
     """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker.
 
@@ -290,13 +310,16 @@ def fakeupstream_server(
         raise pytest.UsageError(
             f"fakeupstream: cassette directory {fakeupstream_cassette_dir} does not exist"
         )
-    server = ThreadedFakeUpstream(
-        FakeUpstream(
+    try:
+        fake = FakeUpstream(
             fakeupstream_cassette_dir,
             replay=ReplayOptions(speed=fakeupstream_speed, fresh_ids=fakeupstream_fresh_ids),
             recording=fakeupstream_recording,
+            tls=fakeupstream_tls,
         )
-    )
+    except FakeUpstreamError as exc:
+        raise pytest.UsageError(f"fakeupstream: {exc}") from None
+    server = ThreadedFakeUpstream(fake)
     server.start()
     try:
         yield server

@@ -54,7 +54,7 @@ def json_response(
 
 def error_body(
     message: str,
-    code: str,
+    code: str | None,
     *,
     type: str = "invalid_request_error",
     param: str | None = None,
@@ -67,7 +67,7 @@ def error_body(
 def error_response(
     status: int,
     message: str,
-    code: str,
+    code: str | None,
     *,
     type: str = "invalid_request_error",
     headers: tuple[tuple[str, str], ...] = (),

@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["REALTIME_PATH", "Route", "UpgradeRequest", "route"]
+__all__ = ["REALTIME_PATH", "Route", "UpgradeRequest", "route", "split_cassette_prefix"]
 
 REALTIME_PATH = "/v1/realtime"
 # A name may hold "/" (test_chat/test_reply): it runs up to the realtime endpoint.
 _PREFIXED = re.compile(r"^/cassettes/(?P<name>[^/]+(?:/[^/]+)*?)(?P<rest>/v1/realtime/?)$")
+# Any API path under a cassette prefix (the REST side): the name ends before "/v1/".
+_PREFIXED_API = re.compile(r"^/cassettes/(?P<name>[^/]+(?:/[^/]+)*?)(?P<rest>/v1/.*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +86,11 @@ def route(path: str) -> Route | None:
     if path.rstrip("/") != REALTIME_PATH:
         return None
     return Route(cassette, REALTIME_PATH)
+
+
+def split_cassette_prefix(path: str) -> tuple[str | None, str]:
+    """``(cassette, rest)`` for ``/cassettes/<cassette>/v1/...``; ``(None, path)`` otherwise."""
+    found = _PREFIXED_API.match(path)
+    if found is None:
+        return None, path
+    return found.group("name"), found.group("rest")

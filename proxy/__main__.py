@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 import sys
 
 from proxy.config import ConfigError, ProxyConfig, parse_upstream_header
@@ -121,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve wss:// with this certificate chain (with --tls-key)",
+    )
+    parser.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    parser.add_argument(
         "--log-level", choices=list(_LOG_LEVELS), default="info", help="(default: %(default)s)"
     )
     return parser
@@ -149,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             idle_timeout=args.idle_timeout,
             close_timeout=args.close_timeout,
         )
+        tls = _tls_context(args.tls_cert, args.tls_key)
     except ConfigError as exc:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
@@ -165,14 +173,30 @@ def main(argv: list[str] | None = None) -> int:
             config.api_key_env,
         )
     try:
-        asyncio.run(_serve(config, args.host, args.port))
+        asyncio.run(_serve(config, args.host, args.port, tls))
     except OSError as exc:
         print(f"{parser.prog}: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-async def _serve(config: ProxyConfig, host: str, port: int) -> None:
+def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server context for ``--tls-cert``/``--tls-key``, or ``None`` for plain ``ws://``."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("--tls-cert and --tls-key go together: give both")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot use TLS certificate {cert} with key {key}: {exc}") from None
+    return context
+
+
+async def _serve(
+    config: ProxyConfig, host: str, port: int, tls: ssl.SSLContext | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -187,7 +211,7 @@ async def _serve(config: ProxyConfig, host: str, port: int) -> None:
         print(f"listening on {gateway.url}", flush=True)
 
     try:
-        await Gateway(config, host, port).run(stop, on_ready=announce)
+        await Gateway(config, host, port, tls=tls).run(stop, on_ready=announce)
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)

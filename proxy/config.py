@@ -209,7 +209,14 @@ def resolve_authorization(
     return None
 
 
-def build_upstream_target(config: ProxyConfig, model: str, authorization: str) -> UpstreamTarget:
+def build_upstream_target(
+    config: ProxyConfig,
+    model: str,
+    authorization: str,
+    *,
+    call_id: str | None = None,
+    intent: str | None = None,
+) -> UpstreamTarget:
     """Build the upstream URL and handshake headers for one client session.
 
     ``http`` becomes ``ws`` and ``https`` becomes ``wss``; a path prefix on the
@@ -225,16 +232,19 @@ def build_upstream_target(config: ProxyConfig, model: str, authorization: str) -
 
     Args:
         config: The gateway configuration.
-        model: The model the client asked for.
+        model: The model the client asked for (empty: none, for a sideband or
+            transcription session).
         authorization: The value from :func:`resolve_authorization`.
+        call_id: The WebRTC or SIP call a sideband session attaches to.
+        intent: The session intent (``transcription``).
 
     Returns:
         The target to dial.
     """
     scheme, netloc, prefix, base_query = _split_base(config.upstream)
-    query = urlencode({"model": model})
-    if base_query:
-        query = f"{base_query}&{query}"
+    wanted = {"model": model, "call_id": call_id, "intent": intent}
+    own = urlencode({name: value for name, value in wanted.items() if value})
+    query = "&".join(part for part in (base_query, own) if part)
     url = urlunsplit((scheme, netloc, prefix + REALTIME_PATH, query, ""))
     # Authorization and what the operator configured, nothing else: never
     # OpenAI-Beta (the GA API rejects it, see above), never a client header.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from proxy.config import REALTIME_PATH, ProxyConfig, UpstreamTarget, build_upstr
 from proxy.handshake import check_request, error_response, upstream_failure_response
 from proxy.logs import client_ws_logger, session_logger, upstream_ws_logger
 from proxy.relay import RelayResult, relay
+from proxy.rest_forward import ForwardRequest, build_forward, forwarding_connection, relay_http
 
 __all__ = ["Gateway"]
 
@@ -73,16 +75,27 @@ class Gateway:
         config: Where and how to reach the upstream.
         host: Interface to listen on (loopback by default).
         port: Port to listen on; 0 picks a free one (see :attr:`port`).
+        tls: A server context to serve ``wss://`` (clients such as the Node SDK
+            dial nothing else); ``None`` serves plain ``ws://``.
     """
 
-    def __init__(self, config: ProxyConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: ProxyConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config
+        self._tls = tls
         self._host = host
         self._port = port
         self._server: Server | None = None
         self._pending: dict[ServerConnection, _Pending] = {}
         self._connecting: set[asyncio.Task[ClientConnection]] = set()
         self._watchers: set[asyncio.Task[None]] = set()
+        self._forwards: set[asyncio.Task[None]] = set()
         self._closing = False
         self._log = session_logger()
 
@@ -96,9 +109,10 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        """Base URL of the gateway, ``ws://HOST:PORT``, without a path."""
+        """Base URL of the gateway, ``ws://HOST:PORT`` (``wss://`` with TLS), without a path."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"ws://{host}:{self.port}"
+        scheme = "ws" if self._tls is None else "wss"
+        return f"{scheme}://{host}:{self.port}"
 
     def realtime_url(self, model: str) -> str:
         """The URL a client dials for a session with ``model``."""
@@ -118,6 +132,8 @@ class Gateway:
             ping_timeout=self.config.ping_timeout,
             close_timeout=self.config.close_timeout,
             logger=client_ws_logger(),
+            ssl=self._tls,  # websockets passes it on to loop.create_server
+            create_connection=forwarding_connection(self._forward),
         )
         return self
 
@@ -139,6 +155,10 @@ class Gateway:
         # connect timeout; their clients get 503 instead.
         for task in self._connecting:
             task.cancel()
+        for forward in self._forwards:
+            forward.cancel()
+        if self._forwards:
+            await asyncio.gather(*self._forwards, return_exceptions=True)
         server.close()
         await server.wait_closed()
         if self._watchers:
@@ -161,6 +181,39 @@ class Gateway:
                 on_ready(self)
             await stop.wait()
 
+    def _forward(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        transport: asyncio.BaseTransport,
+    ) -> None:
+        """Forward a REST request (client secrets, calls) upstream; answer on ``transport``."""
+        assert isinstance(transport, asyncio.WriteTransport)
+        built = build_forward(self.config, method, target, headers, body, os.environ)
+        if isinstance(built, bytes):
+            transport.write(built)
+            transport.close()
+            return
+        task = asyncio.create_task(self._relay_http(built, transport, method, target))
+        self._forwards.add(task)
+        task.add_done_callback(self._forwards.discard)
+
+    async def _relay_http(
+        self, request: ForwardRequest, transport: asyncio.WriteTransport, method: str, target: str
+    ) -> None:
+        try:
+            answer = await relay_http(request, self.config.connect_timeout)
+        finally:
+            if self._closing:
+                transport.close()
+        status = answer.split(b" ", 2)[1].decode("latin-1", "replace") if b" " in answer else "?"
+        self._log.info("forwarded %s %s: HTTP %s", method, urlsplit(target).path, status)
+        if not transport.is_closing():
+            transport.write(answer)
+            transport.close()
+
     async def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
@@ -171,7 +224,13 @@ class Gateway:
             return checked
         if self._closing:
             return _shutting_down()
-        target = build_upstream_target(self.config, checked.model, checked.authorization)
+        target = build_upstream_target(
+            self.config,
+            checked.model,
+            checked.authorization,
+            call_id=checked.call_id,
+            intent=checked.intent,
+        )
         try:
             upstream = await self._connect(target)
         except asyncio.CancelledError:

@@ -36,14 +36,20 @@ _PASSTHROUGH_HEADERS = ("Content-Type", "Retry-After", "WWW-Authenticate")
 class SessionRequest:
     """A client upgrade request that passed the gateway's own checks.
 
-    ``repr`` hides ``authorization``: it is the API key.
+    ``repr`` hides ``authorization``: it is the API key. ``model`` is empty for a
+    sideband (``call_id``) or transcription (``intent``) session that names none.
     """
 
     model: str
     authorization: str
+    call_id: str | None = None
+    intent: str | None = None
 
     def __repr__(self) -> str:
-        return f"SessionRequest(model={self.model!r}, authorization=<redacted>)"
+        return (
+            f"SessionRequest(model={self.model!r}, authorization=<redacted>, "
+            f"call_id={self.call_id!r}, intent={self.intent!r})"
+        )
 
 
 def error_response(
@@ -94,9 +100,12 @@ def check_request(
             "unknown_url",
             f"Unknown request URL: GET {target.path}. This gateway serves {REALTIME_PATH}.",
         )
-    models = parse_qs(target.query).get("model", [])
-    model = models[0].strip() if models else ""
-    if not model:
+    query = parse_qs(target.query)
+    model, call_id, intent = (
+        (query.get(name) or [""])[0].strip() for name in ("model", "call_id", "intent")
+    )
+    # Like the GA API: a model, or a call to attach to, or a transcription intent.
+    if not (model or call_id or intent):
         return error_response(
             400,
             "invalid_request_error",
@@ -120,7 +129,9 @@ def check_request(
             "missing_api_key",
             "Missing bearer authentication in header: send 'Authorization: Bearer <key>'.",
         )
-    return SessionRequest(model=model, authorization=authorization)
+    return SessionRequest(
+        model=model, authorization=authorization, call_id=call_id or None, intent=intent or None
+    )
 
 
 def upstream_failure_response(exc: Exception, connect_timeout: float) -> Response:

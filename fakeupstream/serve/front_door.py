@@ -3,39 +3,60 @@
 ``websockets`` parses only ``GET`` upgrade requests, and the admin API takes a
 ``POST``. So every connection's first bytes are read here until the request head
 is complete: a request for ``/__fakeupstream/...`` (any method) is answered by the
-sans-I/O admin handler, a method other than ``GET`` gets 405, and everything else
-is passed on, byte for byte, to the ``websockets`` connection underneath.
+sans-I/O admin handler; a request that is not a WebSocket upgrade has its body read
+and goes to the REST side (models, client secrets, calls), and gets a logged 404 when
+nobody serves its path; a method other than ``GET`` gets 405, and everything else is
+passed on, byte for byte, to the ``websockets`` connection underneath. A TLS
+ClientHello on a plain port is closed at once, with a one-line hint in the log.
 
 This uses only documented ``websockets`` API, the same in versions 14 to 17:
 :func:`websockets.asyncio.server.serve` takes ``create_connection``, "a wrapper or
 a subclass" of :class:`~websockets.asyncio.server.ServerConnection`, and that class
 is the connection's :class:`asyncio.Protocol`, whose ``data_received`` is
 asyncio's documented callback. The subclass overrides only that callback, and
-only until the request head has been seen.
+only until the request (head, and body for the REST side) has been seen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
 from ..admin import ADMIN_PREFIX
+from ..http_request import INCOMPLETE, MAX_BODY, HttpRequest, complete_size, parse_request
+from ..redaction import redact_target
 from ..responses import HttpResponse, error_response
+from ..upgrade import route, split_cassette_prefix
 
-__all__ = ["MAX_HEAD", "AdminHandler", "front_door"]
+__all__ = ["MAX_HEAD", "TLS_HINT", "AdminHandler", "RestHandler", "front_door"]
 
 AdminHandler = Callable[[str, str], HttpResponse]
 """Answers one admin request: ``(method, target) -> response``."""
+
+RestHandler = Callable[[HttpRequest], HttpResponse | None]
+"""Answers a plain HTTP request (body read) on a REST route; ``None`` when it is not one."""
+
+logger = logging.getLogger("fakeupstream.front_door")
+
+TLS_HINT = "this client speaks TLS: start with --tls"
+"""Logged when a TLS ClientHello reaches a plain port (the client would hang otherwise)."""
 
 MAX_HEAD = 64 * 1024
 """A request head longer than this is refused with 431 (the GA API takes far less)."""
 
 
-def front_door(admin: AdminHandler) -> type[ServerConnection]:
-    """A :class:`ServerConnection` subclass whose connections answer admin requests."""
+def front_door(admin: AdminHandler, rest: RestHandler | None = None) -> type[ServerConnection]:
+    """A :class:`ServerConnection` subclass whose connections answer admin requests.
+
+    With ``rest``, a request that is not a WebSocket upgrade has its body read
+    (``Content-Length`` or chunked, up to :data:`~fakeupstream.http_request.MAX_BODY`)
+    and goes to ``rest``; what ``rest`` does not answer, outside the realtime
+    endpoint, gets a 404 and one log line.
+    """
 
     class FrontDoorConnection(ServerConnection):
         """A WebSocket server connection that first looks at the request head."""
@@ -43,14 +64,32 @@ def front_door(admin: AdminHandler) -> type[ServerConnection]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._head: bytearray | None = bytearray()  # None once handed over
+            # Once the head is read: parse again at this size (Content-Length), or, for
+            # a chunked body (-1), when the bytes end like a last chunk. A body arriving
+            # in many reads is then parsed once, not once per read.
+            self._look_at = 0
 
         def data_received(self, data: bytes) -> None:
             if self._head is None:
                 super().data_received(data)
                 return
+            if not self._head and data[:1] == _TLS_HANDSHAKE:
+                # A TLS ClientHello on a plain port: no HTTP answer can help, so close
+                # at once instead of waiting for a request head that never comes.
+                self._head = None
+                logger.warning("%s", TLS_HINT)
+                transport = self.transport
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.close()
+                return
             self._head += data
-            answer = _answer_head(bytes(self._head), admin)
+            if not self._worth_parsing():
+                return
+            answer = _answer_head(bytes(self._head), admin, rest)
             if answer is _INCOMPLETE:
+                if self._head.find(b"\r\n\r\n") >= 0:
+                    size = complete_size(bytes(self._head))
+                    self._look_at = -1 if size is None else size
                 return
             head, self._head = bytes(self._head), None
             if answer is None:
@@ -62,13 +101,23 @@ def front_door(admin: AdminHandler) -> type[ServerConnection]:
             transport.write(answer.encode())
             transport.close()
 
+        def _worth_parsing(self) -> bool:
+            assert self._head is not None
+            if self._look_at >= 0:
+                return len(self._head) >= self._look_at
+            # Chunked: the last chunk ends with an empty line; past the limit, say 413.
+            return self._head.endswith(b"\r\n\r\n") or len(self._head) > MAX_BODY + MAX_HEAD
+
     return FrontDoorConnection
 
 
 _INCOMPLETE = object()
+_TLS_HANDSHAKE = b"\x16"  # TLS record type 22 (handshake); no HTTP method starts with it
 
 
-def _answer_head(head: bytes, admin: AdminHandler) -> HttpResponse | object | None:
+def _answer_head(
+    head: bytes, admin: AdminHandler, rest: RestHandler | None = None
+) -> HttpResponse | object | None:
     """What to do with the bytes received so far.
 
     Returns:
@@ -87,6 +136,23 @@ def _answer_head(head: bytes, admin: AdminHandler) -> HttpResponse | object | No
         return error_response(400, "malformed HTTP request line", "bad_request")
     if target.startswith(ADMIN_PREFIX):
         return admin(method, target)
+    if rest is not None:
+        request = parse_request(head)
+        if request is INCOMPLETE:
+            return _INCOMPLETE
+        if isinstance(request, HttpResponse):
+            return request
+        assert isinstance(request, HttpRequest)
+        if (request.header("Upgrade") or "").lower() != "websocket":
+            answer = rest(request)
+            if answer is not None:
+                return answer
+            if route(request.path) is None:
+                # Gateways probe paths the fake does not serve (/loads, /health): say so
+                # once in the log, and answer like the API does for an unknown route.
+                logger.info("no route for %s %s: 404", method, redact_target(target))
+                _, path = split_cassette_prefix(request.path)
+                return error_response(404, f"Invalid URL ({method} {path})", "not_found")
     if method != "GET":
         return error_response(
             405,

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import http
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
@@ -28,20 +29,24 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..admin import handle_admin
+from ..cassette import JSONObject
 from ..exceptions import CassetteError
 from ..faults import Fault, FaultBoard, build_fault
-from ..ids import IdRewriter
+from ..http_request import HttpRequest
+from ..ids import IdRewriter, base62
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
 from ..replay import Close, ReplayOptions, ReplaySession
 from ..report import ConnectionReport
 from ..responses import HttpResponse, error_response, reason_phrase
+from ..rest import RealtimeRest, cassette_models, target_with_model, with_session_config
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
 from .fault_runner import FaultRunner, deafenable, upgrade_fault
 from .front_door import front_door
 from .logs import PROTOCOL_LOGGER, RedactSecrets, frame_summary, log_connection
 from .record_relay import RecordingConfig, RecordRelay
+from .tls import ServerCertificate
 
 __all__ = ["MAX_REPORTS", "FakeUpstream"]
 
@@ -76,6 +81,9 @@ class FakeUpstream:
             not exist yet.
         host: the address to bind; loopback by default.
         port: the port; 0 picks a free one.
+        tls: serve ``wss://`` and ``https://``: ``True`` for the local CA's
+            certificate (:meth:`ServerCertificate.local`, needs the ``tls`` extra),
+            or a :class:`ServerCertificate` of your own.
     """
 
     def __init__(
@@ -87,7 +95,13 @@ class FakeUpstream:
         recording: RecordingConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool | ServerCertificate = False,
     ) -> None:
+        self.certificate: ServerCertificate | None = (
+            ServerCertificate.local() if tls is True else tls or None
+        )
+        """The TLS certificate served, or ``None`` for plain ``ws://``."""
+        self._ssl = None if self.certificate is None else self.certificate.server_context()
         self.library = CassetteLibrary(cassette_dir)
         self.options = replay if replay is not None else ReplayOptions()
         self.errors: list[BaseException] = []
@@ -120,6 +134,12 @@ class FakeUpstream:
         self._server: Server | None = None
         self.faults = FaultBoard()
         """The faults armed for the next connections (see :mod:`fakeupstream.faults`)."""
+        self._rest = RealtimeRest(
+            self._cassette_models,
+            new_secret=lambda: secrets.token_hex(16),
+            new_session_id=lambda: "sess_" + base62(secrets.randbits(128), 21),
+            new_call_id=lambda: base62(secrets.randbits(144), 24),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -140,7 +160,9 @@ class FakeUpstream:
             max_size=_MAX_MESSAGE,
             max_queue=64,
             logger=PROTOCOL_LOGGER,
-            create_connection=deafenable(front_door(self._admin)),
+            create_connection=deafenable(front_door(self._admin, self._rest_answer)),
+            # Documented: extra keyword arguments go to loop.create_server.
+            ssl=self._ssl,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         logger.debug("listening on %s (cassettes in %s)", self.url, self.library.directory)
@@ -175,13 +197,20 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
-        """``ws://HOST:PORT``: append ``/v1/realtime?model=...``."""
-        return f"ws://{_netloc(self.host, self.port)}"
+        """``ws://HOST:PORT`` (``wss://`` with TLS): append ``/v1/realtime?model=...``."""
+        scheme = "ws" if self._ssl is None else "wss"
+        return f"{scheme}://{_netloc(self.host, self.port)}"
 
     @property
     def http_url(self) -> str:
-        """``http://HOST:PORT``: the base URL a gateway or SDK is configured with."""
-        return f"http://{_netloc(self.host, self.port)}"
+        """``http(s)://HOST:PORT``: the base URL a gateway or SDK is configured with."""
+        scheme = "http" if self._ssl is None else "https"
+        return f"{scheme}://{_netloc(self.host, self.port)}"
+
+    @property
+    def ca_certificate(self) -> Path | None:
+        """The CA file clients must trust (local CA only), else ``None``."""
+        return None if self.certificate is None else self.certificate.ca
 
     def cassette_url(self, name: str) -> str:
         """The base URL that selects cassette ``name`` by path prefix."""
@@ -258,14 +287,37 @@ class FakeUpstream:
             self.errors.append(exc)
             return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
 
+    def _rest_answer(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            return self._rest.handle(request, time.time())
+        except Exception as exc:  # a bug: report it, answer like a server would
+            logger.exception("REST request %s failed", request.method)
+            self.errors.append(exc)
+            return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
+
+    def _cassette_models(self) -> set[str]:
+        models: set[str] = set()
+        for name in self.library.names():
+            try:
+                models |= cassette_models(self.library.load(name))
+            except CassetteError:
+                continue  # listed as invalid by the admin API; it names no model here
+        return models
+
     def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | Awaitable[Response | None] | None:
+        headers = list(request.headers.raw_items())
+        offered = _offered_subprotocols(request.headers)
+        key = self._rest.check_key(headers, offered, time.time()) or self._rest.sideband(
+            request.path
+        )
         plan = self._planner.plan(
-            request.path,
-            list(request.headers.raw_items()),
-            _offered_subprotocols(request.headers),
+            target_with_model(request.path, key),
+            headers,
+            offered,
             selected=self._current,
+            key=key,
         )
         if plan.report is not None:
             self._reports.append(plan.report)
@@ -328,7 +380,7 @@ class FakeUpstream:
         logger.debug("connection %d: %s, cassette %r", report.id, report.path, report.cassette)
         faults = FaultRunner.for_plan(ws, plan, session, asyncio.get_running_loop().time())
         try:
-            await _replay(ws, session, asyncio.get_running_loop(), report.id, faults)
+            await _replay(ws, session, asyncio.get_running_loop(), report.id, faults, plan.session)
         except ConnectionClosed:
             pass
         except Exception as exc:  # a bug: report it, never leave the client hanging
@@ -386,10 +438,13 @@ async def _replay(
     loop: asyncio.AbstractEventLoop,
     number: int,
     faults: FaultRunner | None = None,
+    config: JSONObject | None = None,
 ) -> None:
     """Drive the replay engine: send what is due, wait for the client or the next deadline.
 
     With ``faults``, every frame goes through them, and a fault may end the session.
+    ``config`` is the session config of the client's ephemeral key, shown in
+    ``session.created``.
     """
     frames = logger.isEnabledFor(logging.DEBUG)  # -v: one line per frame
     if faults is not None and await faults.start():
@@ -400,12 +455,13 @@ async def _replay(
                 await ws.close(action.code, action.reason)
                 session.finish(action.code, action.reason, by="server")
                 return
+            data = action.data if config is None else with_session_config(action.data, config)
             if faults is None:
-                await ws.send(action.data)
-            elif await faults.send(action.data):
+                await ws.send(data)
+            elif await faults.send(data):
                 return
             if frames:
-                logger.debug("connection %d > %s", number, frame_summary(action.data))
+                logger.debug("connection %d > %s", number, frame_summary(data))
         deadline = session.deadline()
         timeout = None if deadline is None else max(0.0, deadline - loop.time())
         try:

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import threading
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -124,13 +125,18 @@ class ThreadedFakeUpstream:
 
     @property
     def url(self) -> str:
-        """``ws://HOST:PORT``."""
+        """``ws://HOST:PORT`` (``wss://`` with TLS)."""
         return self._server.url
 
     @property
     def http_url(self) -> str:
-        """``http://HOST:PORT``."""
+        """``http://HOST:PORT`` (``https://`` with TLS)."""
         return self._server.http_url
+
+    @property
+    def ca_certificate(self) -> Path | None:
+        """The CA file clients must trust when serving TLS with the local CA."""
+        return self._server.ca_certificate
 
     @property
     def port(self) -> int:

@@ -1,0 +1,175 @@
+"""A plain HTTP/1.1 request read from bytes: its head, then its body (sans-I/O).
+
+The front door feeds the bytes received so far to :func:`parse_request` until it
+returns a complete :class:`HttpRequest` or an error response. Bodies come with
+``Content-Length`` or ``Transfer-Encoding: chunked`` (what SDKs and gateways send),
+up to :data:`MAX_BODY`; anything else gets the HTTP answer a server gives (400, 411,
+413, 501), never a hang.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .responses import HttpResponse, error_response
+
+__all__ = [
+    "INCOMPLETE",
+    "MAX_BODY",
+    "HttpRequest",
+    "Incomplete",
+    "complete_size",
+    "parse_request",
+]
+
+MAX_BODY = 32 * 1024 * 1024
+"""The largest request body read (an SDP offer or a session config is far smaller)."""
+
+
+class Incomplete:
+    """More bytes are needed."""
+
+    def __repr__(self) -> str:
+        return "INCOMPLETE"
+
+
+INCOMPLETE = Incomplete()
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One HTTP request: method, target (path and query), headers in order, and body."""
+
+    method: str
+    target: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    @property
+    def path(self) -> str:
+        """The target's path, without the query (the target was checked when parsed)."""
+        return urlsplit(self.target).path
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any letter case), or ``None``."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+def parse_request(
+    data: bytes, *, max_body: int = MAX_BODY
+) -> HttpRequest | HttpResponse | Incomplete:
+    """Parse one request from ``data``, whose head is complete (it holds ``\\r\\n\\r\\n``).
+
+    Returns:
+        the request, an error response to answer with, or :data:`INCOMPLETE` when
+        the body has not all arrived yet.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return INCOMPLETE
+    lines = data[:end].decode("latin-1").split("\r\n")
+    try:
+        method, target, _version = lines[0].split(" ", 2)
+    except ValueError:
+        return error_response(400, "malformed HTTP request line", "bad_request")
+    try:
+        urlsplit(target)
+    except ValueError as exc:  # e.g. an unbalanced "[" in the authority
+        message = f"malformed request target: {exc}"
+        return error_response(400, message, "invalid_request_target")
+    headers = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            return error_response(400, f"malformed header line {line!r}", "bad_request")
+        headers.append((name, value.strip()))
+    request = HttpRequest(method, target, tuple(headers))
+    rest = data[end + 4 :]
+    encoding = (request.header("Transfer-Encoding") or "").strip().lower()
+    if encoding:
+        if encoding != "chunked":
+            message = f"Transfer-Encoding {encoding!r} is not supported: use chunked"
+            return error_response(501, message, "unsupported_transfer_encoding")
+        body = _dechunk(rest, max_body)
+    else:
+        body = _sized(request.header("Content-Length"), rest, max_body)
+    if isinstance(body, bytes):
+        return HttpRequest(method, target, request.headers, body)
+    return body
+
+
+def complete_size(data: bytes) -> int | None:
+    """How many bytes the request in ``data`` takes, when its head says (``Content-Length``).
+
+    ``None`` while the head is incomplete, and for a chunked body (its end is seen, not
+    announced). A reader waits for this many bytes before parsing again, so a large
+    body is parsed once, not once per read.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    length = None
+    for line in data[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = value.strip()
+    return end + 4 + (int(length) if length is not None and length.isdigit() else 0)
+
+
+def _too_large(max_body: int) -> HttpResponse:
+    return error_response(413, f"request body larger than {max_body} bytes", "request_too_large")
+
+
+def _sized(length: str | None, rest: bytes, max_body: int) -> bytes | HttpResponse | Incomplete:
+    if length is None:
+        return b""  # no body (a GET, or a POST without one)
+    if not length.strip().isdigit():
+        return error_response(400, f"invalid Content-Length {length!r}", "bad_request")
+    size = int(length)
+    if size > max_body:
+        return _too_large(max_body)
+    if len(rest) < size:
+        return INCOMPLETE
+    return rest[:size]
+
+
+def _dechunk(data: bytes, max_body: int) -> bytes | HttpResponse | Incomplete:
+    """The body of a chunked request, once its last (zero-size) chunk has arrived."""
+    body = bytearray()
+    position = 0
+    while True:
+        line_end = data.find(b"\r\n", position)
+        if line_end < 0:
+            return INCOMPLETE if len(data) - position < 1024 else _bad_chunk()
+        size_text = data[position:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return _bad_chunk()
+        if size < 0:
+            return _bad_chunk()
+        if len(body) + size > max_body:
+            return _too_large(max_body)
+        start = line_end + 2
+        if size == 0:
+            # The last chunk, then trailer lines (rare, ignored) and an empty line.
+            done = data[start : start + 2] == b"\r\n" or data.find(b"\r\n\r\n", start) >= 0
+            return bytes(body) if done else INCOMPLETE
+        if len(data) < start + size + 2:
+            return INCOMPLETE
+        if data[start + size : start + size + 2] != b"\r\n":
+            return _bad_chunk()
+        body += data[start : start + size]
+        position = start + size + 2
+
+
+def _bad_chunk() -> HttpResponse:
+    return error_response(400, "malformed chunked request body", "bad_request")
