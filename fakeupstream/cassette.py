@@ -193,10 +193,18 @@ class Expectation:
 
 @dataclass(frozen=True, slots=True)
 class Handshake:
-    """How the upgrade request is checked and answered."""
+    """How the upgrade request is checked and answered.
+
+    Attributes:
+        expect: what the request should carry (differences are mismatches).
+        rules: tried in order; the first that holds answers the request.
+        accept_beta: replay even when the request carries ``OpenAI-Beta`` (the GA
+            API, and so the fake by default, rejects it with close 4000).
+    """
 
     expect: Expectation = Expectation()
     rules: tuple[HandshakeRule, ...] = ()
+    accept_beta: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,8 @@ def _episode_data(episode: Episode, sidecars: SidecarSink | None) -> dict[str, A
         rules.append(entry)
     if rules:
         handshake["rules"] = rules
+    if episode.handshake.accept_beta:
+        handshake["accept_beta"] = True
     if handshake:
         data["handshake"] = handshake
     data["timeline"] = [_step_data(step, sidecars) for step in episode.timeline]

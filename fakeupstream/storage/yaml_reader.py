@@ -302,7 +302,7 @@ class _Reader:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def handshake(self, node: Node) -> Handshake:
-        entries = self.mapping(node, "`handshake`", allowed=("expect", "rules"))
+        entries = self.mapping(node, "`handshake`", allowed=("expect", "rules", "accept_beta"))
         expect = Expectation()
         if "expect" in entries:
             fields = self.mapping(
@@ -318,7 +318,12 @@ class _Reader:
             rules = tuple(
                 self.rule(item) for item in self.sequence(entries["rules"], "`handshake.rules`")
             )
-        return Handshake(expect=expect, rules=rules)
+        accept_beta = (
+            bool(self.scalar(entries["accept_beta"], "true or false", bool))
+            if "accept_beta" in entries
+            else False
+        )
+        return Handshake(expect=expect, rules=rules, accept_beta=accept_beta)
 
     def rule(self, node: Node) -> HandshakeRule:
         entries = self.mapping(node, "a handshake rule", allowed=("when", "respond", "refuse"))

@@ -315,3 +315,19 @@ async def test_a_connection_lost_right_after_the_upgrade_does_not_leave_the_serv
     await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
     [report] = fake.reports()
     assert report.finished
+
+
+@pytest.mark.asyncio
+async def test_the_beta_header_is_rejected_on_every_cassette_like_the_ga_api(
+    fake: FakeUpstream,
+) -> None:
+    async with ws_connect(
+        realtime(fake, "text_response"), {**AUTH, "OpenAI-Beta": "realtime=v1"}
+    ) as ws:
+        events, code, reason = await recv_until_closed(ws)
+    assert [event["error"]["code"] for event in events] == ["beta_api_shape_disabled"]
+    assert (code, reason) == (4000, "invalid_request_error.beta_api_shape_disabled")
+    await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
+    [report] = fake.reports()
+    assert report.outcome == "answered"
+    assert report.answered_by == "GA emulation: OpenAI-Beta header"
