@@ -29,7 +29,7 @@ from .exceptions import (
 )
 from .recordmode import RecordMode
 from .replay import ReplaySession
-from .report import ConnectionReport, Mismatch, Unplayed
+from .report import ConnectionReport, Mismatch, Unplayed, UpgradeSeen
 from .serve.record_relay import RecordingConfig
 from .serve.server import FakeUpstream
 from .serve.threaded import ThreadedFakeUpstream
@@ -67,6 +67,7 @@ __all__ = [
     "ThreadedFakeUpstream",
     "Unplayed",
     "UnplayedError",
+    "UpgradeSeen",
     "__version__",
     "bundled_cassette_dir",
     "dumps_cassette",

@@ -14,7 +14,7 @@ from typing import Any
 
 from .exceptions import MismatchError, UnplayedError
 
-__all__ = ["ConnectionReport", "Mismatch", "Outcome", "Unplayed", "verify"]
+__all__ = ["ConnectionReport", "Mismatch", "Outcome", "Unplayed", "UpgradeSeen", "verify"]
 
 
 class Outcome(StrEnum):
@@ -86,6 +86,31 @@ class Unplayed:
         return f"{where}: {self.direction} {self.summary} {verb}"
 
 
+@dataclass(frozen=True)
+class UpgradeSeen:
+    """The upgrade request as it arrived, with every credential masked.
+
+    So a test can assert what a gateway sent upstream (no ``OpenAI-Beta``, the
+    right ``model``...). Built by :func:`fakeupstream.upgrade.UpgradeRequest.seen`.
+
+    Attributes:
+        path: the request path as sent (with any ``/cassettes/<name>`` prefix).
+        query: the query parameters in order; key-bearing ones masked.
+        headers: the headers in order, names as sent; credential values masked.
+        subprotocols: the offered subprotocols; a key in one is masked.
+    """
+
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any letter case), or ``None``."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+
 @dataclass
 class ConnectionReport:
     """Everything the fake knows about one connection.
@@ -109,6 +134,7 @@ class ConnectionReport:
     close_reason: str | None = None
     closed_by: str | None = None
     finished: bool = False
+    request: UpgradeSeen | None = None
 
     # -- transitions --------------------------------------------------------------------
 
