@@ -17,6 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from .unexpected import OnUnexpected
+
 __all__ = [
     "FORMAT_VERSION",
     "Cassette",
@@ -240,6 +242,8 @@ class Cassette:
     match: MatchMode = MatchMode.TYPE
     recorded: Recorded = Recorded()
     version: int = FORMAT_VERSION
+    on_unexpected: OnUnexpected | None = None
+    """The unexpected-event policy; ``None``: the server's (default ``emulate``)."""
     path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

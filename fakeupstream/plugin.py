@@ -19,7 +19,8 @@ Fixtures:
         by the same name and ``dataclasses.replace`` it.
 
 Marker:
-    ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False)``
+    ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False,
+    on_unexpected=None)``; ``on_unexpected`` sets the policy for this test only.
 
 Options (command line, then ini, then default; one rule for all of them):
     ``--cassette-dir DIR`` / ``fakeupstream_cassette_dir``: the cassettes (default: the
@@ -36,11 +37,17 @@ Options (command line, then ini, then default; one rule for all of them):
         (the only one when pytest-recording already owns ``--record-mode``).
     ``--record-upstream URL`` / ``fakeupstream_record_upstream``: what to record
         against (default ``wss://api.openai.com/v1/realtime``).
+    ``--fakeupstream-on-unexpected POLICY`` / ``fakeupstream_on_unexpected``: what a
+        client event the cassette did not expect gets: ``emulate`` (the GA session
+        model answers it), ``error`` or ``close``. The marker's ``on_unexpected``
+        wins over both; without any, each cassette's own ``on_unexpected`` applies,
+        else ``emulate``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import importlib.util
 import inspect
@@ -57,11 +64,13 @@ from .report import verify
 from .serve.record_relay import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
 from .serve.threaded import ThreadedFakeUpstream
+from .unexpected import OnUnexpected, parse_on_unexpected
 
 __all__ = [
     "fakeupstream",
     "fakeupstream_cassette_dir",
     "fakeupstream_fresh_ids",
+    "fakeupstream_on_unexpected",
     "fakeupstream_record_mode",
     "fakeupstream_recording",
     "fakeupstream_server",
@@ -116,6 +125,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "fakeupstream_fresh_ids", "fresh ids per replayed connection", type="bool", default=False
     )
+    policies = "|".join(policy.value for policy in OnUnexpected)
+    group.addoption(
+        "--fakeupstream-on-unexpected",
+        dest="fakeupstream_on_unexpected",
+        default=None,
+        metavar="POLICY",
+        help=f"a client event the cassette did not expect: {policies} "
+        "(default: the cassette's, else emulate)",
+    )
+    parser.addini(
+        "fakeupstream_on_unexpected", f"unexpected client event policy: {policies}", default=""
+    )
     parser.addini("fakeupstream_record_mode", f"realtime record mode: {modes}", default="")
     parser.addini("fakeupstream_record_upstream", "realtime URL to record against", default="")
 
@@ -134,10 +155,12 @@ def _record_flag() -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(name, *, allow_unplayed=False, allow_mismatches=False): the realtime "
-        "cassette the fakeupstream fixture replays for this test",
+        f"{_MARKER}(name, *, allow_unplayed=False, allow_mismatches=False, "
+        "on_unexpected=None): the realtime cassette the fakeupstream fixture replays for "
+        "this test, and its unexpected-event policy (emulate, error or close)",
     )
     _resolve_speed(config)  # a bad value is a usage error before any test runs
+    _resolve_on_unexpected(config)
     mode = _resolve_record_mode(config)
     if mode is not RecordMode.NONE and not os.environ.get(API_KEY_ENV, "").strip():
         flag = _record_flag()
@@ -156,6 +179,18 @@ def _resolve_record_mode(config: pytest.Config) -> RecordMode:
     )
     try:
         return parse_record_mode(str(raw))
+    except ValueError as exc:
+        raise pytest.UsageError(f"fakeupstream: {exc}") from None
+
+
+def _resolve_on_unexpected(config: pytest.Config) -> OnUnexpected | None:
+    raw = config.getoption("fakeupstream_on_unexpected") or config.getini(
+        "fakeupstream_on_unexpected"
+    )
+    if not raw:
+        return None
+    try:
+        return parse_on_unexpected(str(raw))
     except ValueError as exc:
         raise pytest.UsageError(f"fakeupstream: {exc}") from None
 
@@ -200,6 +235,13 @@ def fakeupstream_fresh_ids(pytestconfig: pytest.Config) -> bool:
     return (
         bool(option) if option is not None else bool(pytestconfig.getini("fakeupstream_fresh_ids"))
     )
+
+
+@pytest.fixture(scope="session")
+def fakeupstream_on_unexpected(pytestconfig: pytest.Config) -> OnUnexpected | None:
+    """Session scope, ``OnUnexpected | None``: the unexpected-event policy (``None``: each
+    cassette's own, else ``emulate``)."""
+    return _resolve_on_unexpected(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -249,6 +291,7 @@ def fakeupstream_server(
     fakeupstream_speed: float,
     fakeupstream_recording: RecordingConfig | None,
     fakeupstream_fresh_ids: bool,
+    fakeupstream_on_unexpected: OnUnexpected | None,
 ) -> Iterator[ThreadedFakeUpstream]:
     """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker.
 
@@ -261,7 +304,11 @@ def fakeupstream_server(
     server = ThreadedFakeUpstream(
         FakeUpstream(
             fakeupstream_cassette_dir,
-            replay=ReplayOptions(speed=fakeupstream_speed, fresh_ids=fakeupstream_fresh_ids),
+            replay=ReplayOptions(
+                speed=fakeupstream_speed,
+                fresh_ids=fakeupstream_fresh_ids,
+                on_unexpected=fakeupstream_on_unexpected,
+            ),
             recording=fakeupstream_recording,
         )
     )
@@ -283,6 +330,7 @@ def fakeupstream(
     (``fakeupstream.cassette_url(name)``) or the test calls ``fakeupstream.use(name)``.
     """
     name, _ = _marker_options(request.node)
+    policy = _marker_policy(request.node)
     fakeupstream_server.wait_idle(_IDLE_TIMEOUT)  # connections of the previous test
     fakeupstream_server.reset()
     problem = None
@@ -298,7 +346,13 @@ def fakeupstream(
         problem = f"fakeupstream: {exc}"
     if problem is not None:
         pytest.fail(problem, pytrace=False)
-    yield fakeupstream_server
+    options = fakeupstream_server.server.options
+    if policy is not None:  # read by the server thread when a connection opens
+        fakeupstream_server.server.options = dataclasses.replace(options, on_unexpected=policy)
+    try:
+        yield fakeupstream_server
+    finally:
+        fakeupstream_server.server.options = options
     fakeupstream_server.use(None)
 
 
@@ -343,14 +397,28 @@ def _marker_options(item: pytest.Item) -> tuple[str | None, dict[str, bool]]:
         pytest.fail(
             f"@pytest.mark.{_MARKER} takes one cassette name, got {marker.args!r}", pytrace=False
         )
-    unknown = set(marker.kwargs) - {"allow_unplayed", "allow_mismatches"}
+    unknown = set(marker.kwargs) - {"allow_unplayed", "allow_mismatches", "on_unexpected"}
     if unknown:
         pytest.fail(
             f"@pytest.mark.{_MARKER}: unknown option(s) {', '.join(sorted(unknown))}; "
-            "expected allow_unplayed, allow_mismatches",
+            "expected allow_unplayed, allow_mismatches, on_unexpected",
             pytrace=False,
         )
-    return marker.args[0], {key: bool(value) for key, value in marker.kwargs.items()}
+    return marker.args[0], {
+        key: bool(value) for key, value in marker.kwargs.items() if key != "on_unexpected"
+    }
+
+
+def _marker_policy(item: pytest.Item) -> OnUnexpected | None:
+    """The marker's ``on_unexpected`` option, checked (a misuse fails at setup)."""
+    marker = item.get_closest_marker(_MARKER)
+    raw = None if marker is None else marker.kwargs.get("on_unexpected")
+    if raw is None:
+        return None
+    try:
+        return parse_on_unexpected(str(raw))
+    except ValueError as exc:
+        pytest.fail(f"@pytest.mark.{_MARKER}: {exc}", pytrace=False)
 
 
 def _verify(item: pytest.Item, server: ThreadedFakeUpstream) -> None:

@@ -135,6 +135,9 @@ class ConnectionReport:
     closed_by: str | None = None
     finished: bool = False
     request: UpgradeSeen | None = None
+    emulated: list[str] = field(default_factory=list)
+    """Client events the cassette did not expect that the GA session model answered
+    (or recorded housekeeping the client skipped); not failures."""
 
     # -- transitions --------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from ..report import ConnectionReport
 from ..responses import HttpResponse, error_response, reason_phrase
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
+from ..unexpected import OnUnexpected
 from .front_door import front_door
 from .logs import RedactSecrets
 from .record_relay import RecordingConfig, RecordRelay
@@ -336,6 +337,9 @@ class FakeUpstream:
             ids=plan.ids,
             cassette=plan.cassette.name,
             fresh_ids=IdRewriter(str(plan.report.id)) if self.options.fresh_ids else None,
+            on_unexpected=self.options.on_unexpected
+            or plan.cassette.on_unexpected
+            or OnUnexpected.EMULATE,
         )
 
     def _enter(self) -> None:

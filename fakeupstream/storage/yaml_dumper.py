@@ -78,6 +78,8 @@ def _cassette_data(cassette: Cassette, sidecars: SidecarSink | None) -> dict[str
         data["recorded"] = recorded
     if cassette.match is not MatchMode.TYPE:
         data["match"] = cassette.match.value
+    if cassette.on_unexpected is not None:
+        data["on_unexpected"] = cassette.on_unexpected.value
     episodes = [_episode_data(episode, sidecars) for episode in cassette.episodes]
     if len(episodes) == 1:
         data.update(episodes[0])

@@ -45,6 +45,7 @@ from ..cassette import (
     is_sendable_close_code,
 )
 from ..exceptions import CassetteError
+from ..unexpected import OnUnexpected
 from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
 
 __all__ = ["SidecarResolver", "loads_cassette"]
@@ -211,6 +212,7 @@ class _Reader:
                 "handshake",
                 "timeline",
                 "connections",
+                "on_unexpected",
             ),
         )
         version = self.scalar(top["version"], "the format version (an integer)", int)
@@ -243,6 +245,9 @@ class _Reader:
             else "",
             recorded=self.recorded(top["recorded"]) if "recorded" in top else Recorded(),
             match=self.match_mode(top["match"]) if "match" in top else MatchMode.TYPE,
+            on_unexpected=self.on_unexpected(top["on_unexpected"])
+            if "on_unexpected" in top
+            else None,
             episodes=episodes,
             path=self.path,
         )
@@ -269,6 +274,17 @@ class _Reader:
                 node,
                 f"unknown matcher {text!r}; expected one of: "
                 + ", ".join(mode.value for mode in MatchMode),
+            )
+
+    def on_unexpected(self, node: Node) -> OnUnexpected:
+        text = self.string(node, "an unexpected-event policy")
+        try:
+            return OnUnexpected(text)
+        except ValueError:
+            self.fail(
+                node,
+                f"unknown unexpected-event policy {text!r}; expected one of: "
+                + ", ".join(policy.value for policy in OnUnexpected),
             )
 
     def recorded(self, node: Node) -> Recorded:
