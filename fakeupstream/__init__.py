@@ -5,6 +5,7 @@ The names below are the public API; everything else is private and may change.
 
 from ._version import __version__
 from .cassette import (
+    Authored,
     Cassette,
     CloseStep,
     Condition,
@@ -39,6 +40,7 @@ from .storage.yaml_dumper import dumps_cassette
 from .storage.yaml_reader import loads_cassette
 
 __all__ = [
+    "Authored",
     "Cassette",
     "CassetteError",
     "CassetteLibrary",

@@ -21,6 +21,7 @@ from .unexpected import OnUnexpected
 
 __all__ = [
     "FORMAT_VERSION",
+    "Authored",
     "Cassette",
     "CloseStep",
     "Condition",
@@ -220,6 +221,25 @@ class Recorded:
 
 
 @dataclass(frozen=True, slots=True)
+class Authored:
+    """A cassette written by hand (or generated), not captured: from what, and by whom.
+
+    ``recorded`` is for what the recorder wrote from a real upstream; ``authored``
+    says that nothing here was captured, so nobody trusts it as a capture.
+
+    Attributes:
+        at: the time the frames' ``expires_at`` / ``created_at`` are relative to
+            (the replay shifts them from it, as from ``recorded.at``).
+        sources: what it was written from (a protocol reference, SDK types, captures).
+        by: who or what wrote it.
+    """
+
+    at: datetime | None = None
+    sources: tuple[str, ...] = ()
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Episode:
     """One recorded connection: how its upgrade was answered and its frames."""
 
@@ -244,11 +264,20 @@ class Cassette:
     version: int = FORMAT_VERSION
     on_unexpected: OnUnexpected | None = None
     """The unexpected-event policy; ``None``: the server's (default ``emulate``)."""
+    authored: Authored | None = None
+    """Set when the cassette was written rather than recorded."""
     path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.episodes:
             raise ValueError("a cassette has at least one episode")
+
+    @property
+    def time_anchor(self) -> datetime | None:
+        """When the frames' times were true: ``recorded.at``, else ``authored.at``."""
+        if self.recorded.at is not None:
+            return self.recorded.at
+        return None if self.authored is None else self.authored.at
 
     @property
     def timeline(self) -> tuple[Step, ...]:

@@ -325,7 +325,7 @@ class FakeUpstream:
 
     def _session(self, plan: ReplayPlan) -> ReplaySession:
         """The replay engine for a planned connection, starting now."""
-        recorded_at = plan.cassette.recorded.at
+        recorded_at = plan.cassette.time_anchor
         shift = 0 if recorded_at is None else round(time.time() - recorded_at.timestamp())
         return ReplaySession(
             plan.steps,

@@ -76,6 +76,17 @@ def _cassette_data(cassette: Cassette, sidecars: SidecarSink | None) -> dict[str
     }
     if recorded:
         data["recorded"] = recorded
+    if cassette.authored is not None:
+        by = cassette.authored
+        data["authored"] = {
+            key: value
+            for key, value in (
+                ("at", by.at.astimezone(UTC).isoformat().replace("+00:00", "Z") if by.at else None),
+                ("from", list(by.sources) or None),
+                ("by", by.by),
+            )
+            if value is not None
+        }
     if cassette.match is not MatchMode.TYPE:
         data["match"] = cassette.match.value
     if cassette.on_unexpected is not None:

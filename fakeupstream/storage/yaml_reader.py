@@ -28,6 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..cassette import (
     FORMAT_VERSION,
+    Authored,
     Cassette,
     CloseStep,
     Condition,
@@ -213,6 +214,7 @@ class _Reader:
                 "timeline",
                 "connections",
                 "on_unexpected",
+                "authored",
             ),
         )
         version = self.scalar(top["version"], "the format version (an integer)", int)
@@ -248,6 +250,7 @@ class _Reader:
             on_unexpected=self.on_unexpected(top["on_unexpected"])
             if "on_unexpected" in top
             else None,
+            authored=self.authored(top["authored"]) if "authored" in top else None,
             episodes=episodes,
             path=self.path,
         )
@@ -286,6 +289,14 @@ class _Reader:
                 f"unknown unexpected-event policy {text!r}; expected one of: "
                 + ", ".join(policy.value for policy in OnUnexpected),
             )
+
+    def authored(self, node: Node) -> Authored:
+        entries = self.mapping(node, "`authored`", allowed=("at", "from", "by"))
+        return Authored(
+            at=self.timestamp(entries["at"]) if "at" in entries else None,
+            sources=self.names(entries["from"], "a source (a string)") if "from" in entries else (),
+            by=self.string(entries["by"], "an author (a string)") if "by" in entries else None,
+        )
 
     def recorded(self, node: Node) -> Recorded:
         entries = self.mapping(
