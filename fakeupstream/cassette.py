@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from .rules import Rule
 from .unexpected import OnUnexpected
 
 __all__ = [
@@ -266,6 +267,10 @@ class Cassette:
     """The unexpected-event policy; ``None``: the server's (default ``emulate``)."""
     authored: Authored | None = None
     """Set when the cassette was written rather than recorded."""
+    rules: tuple[Rule, ...] = ()
+    """Answers to client events the recording does not have (see :mod:`.rules`)."""
+    simulated: bool = False
+    """No timeline at all, only rules: the session model greets with ``session.created``."""
     path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

@@ -41,6 +41,8 @@ from .ga import (
 from .ids import IdRewriter
 from .matchers import frame_differences
 from .report import ConnectionReport, Mismatch, Unplayed
+from .rule_replies import rule_answer
+from .rules import Rule
 from .session_model import SessionModel
 from .timeshift import shift_times
 from .unexpected import POLICY_CLOSE_CODE, OnUnexpected, close_reason
@@ -117,6 +119,10 @@ class ReplaySession:
         cassette: the cassette's name, quoted in error messages.
         fresh_ids: when given, recorded ids are replaced by fresh ones (see :mod:`.ids`).
         on_unexpected: what to do with a client event the recording did not expect.
+        rules: answers to events the recording does not have, tried before the
+            session model (see :mod:`.rules`).
+        greet: send the session model's ``session.created`` first (a cassette
+            with rules and no timeline).
     """
 
     def __init__(
@@ -132,6 +138,8 @@ class ReplaySession:
         cassette: str = "cassette",
         fresh_ids: IdRewriter | None = None,
         on_unexpected: OnUnexpected = OnUnexpected.EMULATE,
+        rules: Sequence[Rule] = (),
+        greet: bool = False,
     ) -> None:
         check_speed(speed)
         self._steps = tuple(steps)
@@ -154,6 +162,10 @@ class ReplaySession:
         self._on_unexpected = on_unexpected
         self._model = SessionModel(self._ids, report.id)
         self._skipped: set[int] = set()  # recorded steps passed over (skipped housekeeping)
+        self._rules = tuple(rules)
+        if greet:
+            created = {"type": "session.created", "session": self._model.session}
+            self._send_made(self._model.emit([created]))
         self.closed = False
         report.total = len(self._steps)
 
@@ -263,6 +275,18 @@ class ReplaySession:
         # An event of the expected type that differs in content (under `subset` or
         # `exact`) is what the cassette asserts on: a mismatch, never emulated.
         same_type = expected is not None and expected.event_type == event.get("type")
+        if self._rules and not same_type:
+            found_rule = rule_answer(self._rules, event, self._model)
+            if found_rule is not None:
+                rule, made, close = found_rule
+                number = self._rules.index(rule) + 1
+                where = f"rule {number}" + (f" (line {rule.line})" if rule.line else "")
+                self._report.emulated.append(f"{event.get('type')!r} answered by {where}")
+                self._send_made(made)
+                if close is not None:
+                    self._outbox.append(Close(close.code, close.reason))
+                    self.closed = True
+                return
         if self._on_unexpected is OnUnexpected.EMULATE and not same_type:
             if index is not None and self._skip_housekeeping(index, event, now):
                 return
@@ -272,10 +296,7 @@ class ReplaySession:
                 self._report.emulated.append(
                     f"{event.get('type')!r} {where} answered by the session model"
                 )
-                for answer in answers:
-                    if self._fresh_ids is not None:
-                        answer = self._fresh_ids.outgoing(answer)
-                    self._outbox.append(Send(encode_event(answer)))
+                self._send_made(answers)
                 return
         self._mismatch(index, expected, event, found)
         if self._on_unexpected is OnUnexpected.CLOSE:
@@ -284,6 +305,13 @@ class ReplaySession:
                 Close(POLICY_CLOSE_CODE, close_reason(event.get("type"), index, line))
             )
             self.closed = True
+
+    def _send_made(self, events: list[JSONObject]) -> None:
+        """Queue events the model or a rule made (with fresh ids when asked)."""
+        for event in events:
+            if self._fresh_ids is not None:
+                event = self._fresh_ids.outgoing(event)
+            self._outbox.append(Send(encode_event(event)))
 
     def _skip_housekeeping(self, index: int, event: JSONObject, now: float) -> bool:
         """Pass over recorded housekeeping the client left out, if ``event`` matches after it."""

@@ -263,6 +263,63 @@ class SessionModel:
             self.observe_server(made)
         return events
 
+    def emit(self, events: list[JSONObject]) -> list[JSONObject]:
+        """Give made-up server events their ``event_id`` and learn from them."""
+        out = [{"type": event["type"], "event_id": self._ids.next(), **event} for event in events]
+        for event in out:
+            self.observe_server(event)
+        return out
+
+    def new_id(self, prefix: str) -> str:
+        """A fresh ``prefix_`` id of the live shape (21 letters and digits)."""
+        return f"{prefix}_FM" + self._item_prefix[-6:] + base62(next(self._item_ids), 13)
+
+    def last_user_text(self) -> str:
+        """The text of the last user message (its ``input_text`` parts, or a transcript)."""
+        for item in reversed(self.items.values()):
+            if item.get("type") == "message" and item.get("role") == "user":
+                parts = item.get("content") or []
+                texts = [
+                    str(part.get("text") or part.get("transcript") or "")
+                    for part in parts
+                    if isinstance(part, dict)
+                ]
+                return " ".join(text for text in texts if text)
+        return ""
+
+    def last_item_type(self) -> str | None:
+        """``user``, ``assistant`` (a message's role) or the last item's type, if any."""
+        last = self.last_item_id()
+        if last is None:
+            return None
+        item = self.items[last]
+        if item.get("type") == "message":
+            return str(item.get("role"))
+        return str(item.get("type"))
+
+    def function_tools(self) -> list[str]:
+        """The names of the function tools the session declares, in order."""
+        tools = self.session.get("tools") or []
+        return [
+            str(tool["name"])
+            for tool in tools
+            if isinstance(tool, dict) and tool.get("type") == "function" and "name" in tool
+        ]
+
+    def output_modalities(self, event: Mapping[str, Any]) -> list[str]:
+        """The modalities of a ``response.create``: its own, else the session's."""
+        response = event.get("response")
+        if isinstance(response, dict) and isinstance(response.get("output_modalities"), list):
+            return list(response["output_modalities"])
+        modalities = self.session.get("output_modalities")
+        return list(modalities) if isinstance(modalities, list) else ["audio"]
+
+    def voice(self) -> Any:
+        """The session's output voice."""
+        audio = self.session.get("audio")
+        output = audio.get("output") if isinstance(audio, dict) else None
+        return output.get("voice", "alloy") if isinstance(output, dict) else "alloy"
+
     def _event(self, kind: str, **fields: Any) -> JSONObject:
         return {"type": kind, "event_id": self._ids.next(), **fields}
 

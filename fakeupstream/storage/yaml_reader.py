@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ from ..cassette import (
     is_sendable_close_code,
 )
 from ..exceptions import CassetteError
+from ..rules import Rule, RuleClose
 from ..unexpected import OnUnexpected
 from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
 
@@ -215,6 +217,7 @@ class _Reader:
                 "connections",
                 "on_unexpected",
                 "authored",
+                "rules",
             ),
         )
         version = self.scalar(top["version"], "the format version (an integer)", int)
@@ -237,6 +240,14 @@ class _Reader:
             episodes = tuple(self.episode(item) for item in items)
         elif "timeline" in top:
             episodes = (self.episode(root, top),)
+        elif "rules" in top:
+            episodes = (
+                Episode(
+                    handshake=self.handshake(top["handshake"])
+                    if "handshake" in top
+                    else Handshake()
+                ),
+            )
         else:
             self.fail(root, "a cassette is missing required key 'timeline' (or `connections`)")
         return Cassette(
@@ -251,6 +262,10 @@ class _Reader:
             if "on_unexpected" in top
             else None,
             authored=self.authored(top["authored"]) if "authored" in top else None,
+            rules=tuple(self.reply_rule(item) for item in self.sequence(top["rules"], "`rules`"))
+            if "rules" in top
+            else (),
+            simulated="rules" in top and "timeline" not in top and "connections" not in top,
             episodes=episodes,
             path=self.path,
         )
@@ -289,6 +304,60 @@ class _Reader:
                 f"unknown unexpected-event policy {text!r}; expected one of: "
                 + ", ".join(policy.value for policy in OnUnexpected),
             )
+
+    def reply_rule(self, node: Node) -> Rule:
+        entries = self.mapping(
+            node, "a rule", required=("event", "reply"), allowed=("event", "when", "reply")
+        )
+        fields: dict[str, Any] = {"event": self.string(entries["event"], "a client event type")}
+        if "when" in entries:
+            when = self.mapping(
+                entries["when"], "a rule's `when`", allowed=("text", "tools", "last_item")
+            )
+            if "text" in when:
+                pattern = self.string(when["text"], "a regular expression")
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    self.fail(when["text"], f"invalid regular expression: {exc}")
+                fields["text_matches"] = pattern
+            if "tools" in when:
+                fields["tools"] = bool(self.scalar(when["tools"], "true or false", bool))
+            if "last_item" in when:
+                fields["last_item"] = self.string(when["last_item"], "an item kind")
+        kinds = ("text", "audio", "function_call", "error", "close")
+        reply = self.mapping(entries["reply"], "a rule's `reply`", allowed=kinds)
+        if len(reply) != 1:
+            self.fail(
+                entries["reply"], "a rule's `reply` needs exactly one of: " + ", ".join(kinds)
+            )
+        [(kind, value)] = reply.items()
+        if kind in ("text", "audio"):
+            fields[kind] = self.string(value, "a text")
+        elif kind == "function_call":
+            call = self.mapping(value, "`function_call`", allowed=("name", "arguments"))
+            fields[kind] = (
+                self.string(call["name"], "a function name") if "name" in call else None,
+                self.string(call["arguments"], "the arguments (a JSON string)")
+                if "arguments" in call
+                else "{}",
+            )
+        elif kind == "error":
+            error = self.mapping(
+                value, "`error`", required=("code", "message"), allowed=("code", "message")
+            )
+            fields[kind] = (
+                self.string(error["code"], "an error code"),
+                self.string(error["message"], "an error message"),
+            )
+        else:
+            # The same checks as a timeline's `close` step (sendable code, 123 bytes).
+            marks = (value.start_mark, value.end_mark)
+            key = ScalarNode(_TAG + "str", "close", *marks)
+            close = self.step(MappingNode(_TAG + "map", [(key, value)], *marks), allow_client=False)
+            assert isinstance(close, CloseStep)
+            fields[kind] = RuleClose(close.code, close.reason)
+        return Rule(**fields, line=node.start_mark.line + 1)
 
     def authored(self, node: Node) -> Authored:
         entries = self.mapping(node, "`authored`", allowed=("at", "from", "by"))
