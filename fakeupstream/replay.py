@@ -43,7 +43,7 @@ from .matchers import frame_differences
 from .report import ConnectionReport, Mismatch, Unplayed
 from .rule_replies import rule_answer
 from .rules import Rule
-from .session_model import SessionModel
+from .session_model import OBSERVED_SERVER_EVENTS, SessionModel
 from .timeshift import shift_times
 from .unexpected import POLICY_CLOSE_CODE, OnUnexpected, close_reason
 
@@ -163,6 +163,15 @@ class ReplaySession:
         self._model = SessionModel(self._ids, report.id)
         self._skipped: set[int] = set()  # recorded steps passed over (skipped housekeeping)
         self._rules = tuple(rules)
+        # Worked out once, so the per-frame cost is one set lookup (most frames are deltas
+        # the model ignores): the recorded server frames the session model learns from.
+        self._observed = frozenset(
+            index
+            for index, step in enumerate(self._steps)
+            if isinstance(step, FrameStep)
+            and step.direction is Direction.SERVER
+            and step.event_type in OBSERVED_SERVER_EVENTS
+        )
         if greet:
             created = {"type": "session.created", "session": self._model.session}
             self._send_made(self._model.emit([created]))
@@ -409,7 +418,7 @@ class ReplaySession:
                 self._last_time = max(self._last_time, self._arrivals[self._cursor])
                 self._cursor += 1
                 continue
-            if self._cursor in self._skipped:
+            if self._skipped and self._cursor in self._skipped:
                 self._cursor += 1
                 continue
             due_time = self._last_time + step.delay * self._speed
@@ -422,7 +431,8 @@ class ReplaySession:
                 self.closed = True
                 out.append(Close(step.code, step.reason))
             else:
-                if isinstance(step.data, dict):
+                if self._cursor - 1 in self._observed:
+                    assert isinstance(step.data, dict)
                     self._model.observe_server(step.data)
                 out.append(Send(self._frame(self._cursor - 1, step)))
         return out

@@ -33,7 +33,7 @@ from .cassette import JSONObject
 from .ga import EventIds, error_event
 from .ids import base62
 
-__all__ = ["GA_DEFAULT_SESSION", "MIN_COMMIT_MS", "SessionModel"]
+__all__ = ["GA_DEFAULT_SESSION", "MIN_COMMIT_MS", "OBSERVED_SERVER_EVENTS", "SessionModel"]
 
 MIN_COMMIT_MS = 100.0
 """The shortest audio buffer the GA API commits."""
@@ -110,7 +110,7 @@ _ITEM_TYPES = (
 # Bytes of audio per millisecond: 16-bit PCM at 24 kHz, or 8-bit G.711 at 8 kHz.
 _BYTES_PER_MS = {"audio/pcm": 48.0, "audio/pcmu": 8.0, "audio/pcma": 8.0}
 # The server events that change what the model knows; any other is ignored at once.
-_OBSERVED = frozenset(
+OBSERVED_SERVER_EVENTS = frozenset(
     {
         "session.created",
         "session.updated",
@@ -187,7 +187,7 @@ class SessionModel:
     def observe_server(self, event: Mapping[str, Any]) -> None:
         """Learn from a server event the client received (recorded or made up)."""
         kind = event.get("type")
-        if kind not in _OBSERVED:
+        if kind not in OBSERVED_SERVER_EVENTS:
             return
         if kind in ("session.created", "session.updated"):
             session = event.get("session")
