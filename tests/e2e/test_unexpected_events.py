@@ -18,6 +18,8 @@ from fakeupstream.replay import ReplayOptions
 from fakeupstream.unexpected import OnUnexpected
 
 from ..helpers import TIMEOUT, recv_event, recv_until_closed, send_event, ws_connect
+from . import scenarios
+from .scenarios import Dial
 
 pytestmark = pytest.mark.asyncio
 CASSETTES = bundled_cassette_dir()
@@ -124,3 +126,16 @@ async def test_serve_on_unexpected_close_closes_1008_as_a_process() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.cassette("conversation_item_added")
+async def test_the_gateway_flow_that_configures_text_first_passes_through_the_proxy(
+    dial: Dial,
+) -> None:
+    # The public gateway suite's item scenario as it really runs: session.update first.
+    async with dial() as ws:
+        await scenarios.text_session(ws)  # session.created, session.update, session.updated
+        await scenarios.send(ws, scenarios.user_message("Hello there"))
+        added = await scenarios.recv_type(ws, "conversation.item.added")
+        assert added["item"]["role"] == "user"
+        await scenarios.recv_type(ws, "conversation.item.done")
