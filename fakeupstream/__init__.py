@@ -31,6 +31,7 @@ from .exceptions import (
 from .recordmode import RecordMode
 from .replay import ReplaySession
 from .report import ConnectionReport, Mismatch, Unplayed, UpgradeSeen
+from .rules import Rule
 from .serve.record_relay import RecordingConfig
 from .serve.server import FakeUpstream
 from .serve.threaded import ThreadedFakeUpstream
@@ -38,6 +39,7 @@ from .storage.cassette_file import load_cassette
 from .storage.library import CassetteLibrary, bundled_cassette_dir
 from .storage.yaml_dumper import dumps_cassette
 from .storage.yaml_reader import loads_cassette
+from .unexpected import OnUnexpected
 
 __all__ = [
     "Authored",
@@ -58,6 +60,7 @@ __all__ = [
     "MatchMode",
     "Mismatch",
     "MismatchError",
+    "OnUnexpected",
     "RecordError",
     "RecordMode",
     "Recorded",
@@ -65,6 +68,7 @@ __all__ = [
     "Refusal",
     "ReplayFailure",
     "ReplaySession",
+    "Rule",
     "SecretLeakError",
     "ThreadedFakeUpstream",
     "Unplayed",

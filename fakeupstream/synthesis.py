@@ -68,7 +68,6 @@ def _chunks(text: str) -> list[str]:
 
 
 def _frame(
-    kind: str,
     new_id: Callable[[str], str],
     previous: str | None,
     modalities: list[str],
@@ -142,7 +141,6 @@ def text_response(
     ]
     done = {**item, "status": "completed", "content": [{"type": "output_text", "text": text}]}
     return _frame(
-        "text",
         new_id,
         previous,
         ["text"],
@@ -183,7 +181,6 @@ def audio_response(
     content = [{"type": "output_audio", "transcript": transcript}]
     done = {**item, "status": "completed", "content": content}
     return _frame(
-        "audio",
         new_id,
         previous,
         ["audio"],
@@ -220,7 +217,6 @@ def function_call_response(
     ]
     done = {**item, "status": "completed", "arguments": arguments}
     return _frame(
-        "function_call",
         new_id,
         previous,
         ["text"],
