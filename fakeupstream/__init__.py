@@ -5,6 +5,7 @@ The names below are the public API; everything else is private and may change.
 
 from ._version import __version__
 from .cassette import (
+    Authored,
     Cassette,
     CloseStep,
     Condition,
@@ -31,7 +32,8 @@ from .exceptions import (
 from .faults import ErrorKind, Fault, FaultKind, build_fault
 from .recordmode import RecordMode
 from .replay import ReplaySession
-from .report import ConnectionReport, Mismatch, Unplayed
+from .report import ConnectionReport, Mismatch, Unplayed, UpgradeSeen
+from .rules import Rule
 from .serve.record_relay import RecordingConfig
 from .serve.server import FakeUpstream
 from .serve.threaded import ThreadedFakeUpstream
@@ -40,8 +42,10 @@ from .storage.cassette_file import load_cassette
 from .storage.library import CassetteLibrary, bundled_cassette_dir
 from .storage.yaml_dumper import dumps_cassette
 from .storage.yaml_reader import loads_cassette
+from .unexpected import OnUnexpected
 
 __all__ = [
+    "Authored",
     "Cassette",
     "CassetteError",
     "CassetteLibrary",
@@ -63,6 +67,7 @@ __all__ = [
     "MatchMode",
     "Mismatch",
     "MismatchError",
+    "OnUnexpected",
     "RecordError",
     "RecordMode",
     "Recorded",
@@ -70,11 +75,13 @@ __all__ = [
     "Refusal",
     "ReplayFailure",
     "ReplaySession",
+    "Rule",
     "SecretLeakError",
     "ServerCertificate",
     "ThreadedFakeUpstream",
     "Unplayed",
     "UnplayedError",
+    "UpgradeSeen",
     "__version__",
     "build_fault",
     "bundled_cassette_dir",

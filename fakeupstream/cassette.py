@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 if TYPE_CHECKING:  # faults.py builds on this module; the model only holds its values
     from .faults import Fault
 
+from .rules import Rule
+from .unexpected import OnUnexpected
+
 __all__ = [
     "FORMAT_VERSION",
+    "Authored",
     "Cassette",
     "CloseStep",
     "Condition",
@@ -198,10 +202,18 @@ class Expectation:
 
 @dataclass(frozen=True, slots=True)
 class Handshake:
-    """How the upgrade request is checked and answered."""
+    """How the upgrade request is checked and answered.
+
+    Attributes:
+        expect: what the request should carry (differences are mismatches).
+        rules: tried in order; the first that holds answers the request.
+        accept_beta: replay even when the request carries ``OpenAI-Beta`` (the GA
+            API, and so the fake by default, rejects it with close 4000).
+    """
 
     expect: Expectation = Expectation()
     rules: tuple[HandshakeRule, ...] = ()
+    accept_beta: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +224,25 @@ class Recorded:
     upstream: str | None = None
     model: str | None = None
     fakeupstream: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Authored:
+    """A cassette written by hand (or generated), not captured: from what, and by whom.
+
+    ``recorded`` is for what the recorder wrote from a real upstream; ``authored``
+    says that nothing here was captured, so nobody trusts it as a capture.
+
+    Attributes:
+        at: the time the frames' ``expires_at`` / ``created_at`` are relative to
+            (the replay shifts them from it, as from ``recorded.at``).
+        sources: what it was written from (a protocol reference, SDK types, captures).
+        by: who or what wrote it.
+    """
+
+    at: datetime | None = None
+    sources: tuple[str, ...] = ()
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +272,26 @@ class Cassette:
     match: MatchMode = MatchMode.TYPE
     recorded: Recorded = Recorded()
     version: int = FORMAT_VERSION
+    on_unexpected: OnUnexpected | None = None
+    """The unexpected-event policy; ``None``: the server's (default ``emulate``)."""
+    authored: Authored | None = None
+    """Set when the cassette was written rather than recorded."""
+    rules: tuple[Rule, ...] = ()
+    """Answers to client events the recording does not have (see :mod:`.rules`)."""
+    simulated: bool = False
+    """No timeline at all, only rules: the session model greets with ``session.created``."""
     path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.episodes:
             raise ValueError("a cassette has at least one episode")
+
+    @property
+    def time_anchor(self) -> datetime | None:
+        """When the frames' times were true: ``recorded.at``, else ``authored.at``."""
+        if self.recorded.at is not None:
+            return self.recorded.at
+        return None if self.authored is None else self.authored.at
 
     @property
     def timeline(self) -> tuple[Step, ...]:

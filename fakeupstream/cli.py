@@ -28,6 +28,7 @@ from .serve.server import FakeUpstream
 from .serve.tls import ServerCertificate
 from .storage.file_writer import SavedCassette
 from .storage.library import CassetteLibrary
+from .unexpected import OnUnexpected, parse_on_unexpected
 
 __all__ = ["RECORD_PORT", "SERVE_PORT", "main"]
 
@@ -43,6 +44,13 @@ def _speed(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected a number, zero or more (0: no delays, 1: real time), got {text!r}"
         ) from None
+
+
+def _on_unexpected(text: str) -> OnUnexpected:
+    try:
+        return parse_on_unexpected(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -90,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
         type=_speed,
         default=0.0,
         help="delay scale: 0 = no delays, 1 = real time (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--on-unexpected",
+        type=_on_unexpected,
+        default=None,
+        metavar="|".join(policy.value for policy in OnUnexpected),
+        help="a client event the cassette did not expect: the GA session model answers it "
+        "(emulate), an error event (error), or the error and close 1008 (close) "
+        "(default: the cassette's on_unexpected, else emulate)",
     )
     serve.add_argument(
         "--tls",
@@ -221,7 +238,9 @@ def _serve(args: argparse.Namespace) -> int:
     fake = FakeUpstream(
         args.cassette_dir,
         args.cassette,
-        replay=ReplayOptions(speed=args.speed, fresh_ids=args.fresh_ids),
+        replay=ReplayOptions(
+            speed=args.speed, fresh_ids=args.fresh_ids, on_unexpected=args.on_unexpected
+        ),
         host=args.host,
         port=args.port,
         tls=_tls(args),

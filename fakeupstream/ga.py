@@ -15,9 +15,12 @@ from .ids import base62
 
 __all__ = [
     "AUTH_CLOSE",
+    "BETA_CLOSE",
+    "BETA_HEADER",
     "MISSING_MODEL_CLOSE",
     "SUPPORTED_CLIENT_EVENTS",
     "EventIds",
+    "beta_shape_error",
     "binary_frame_error",
     "error_event",
     "invalid_json_error",
@@ -47,6 +50,9 @@ SUPPORTED_CLIENT_EVENTS: tuple[str, ...] = (
 # Handshake-time failures: 101, one error event, then this close.
 AUTH_CLOSE = (3000, "invalid_request_error")
 MISSING_MODEL_CLOSE = (4000, "invalid_request_error.missing_model")
+BETA_CLOSE = (4000, "invalid_request_error.beta_api_shape_disabled")
+# The GA API refuses the beta shape whenever this header is present, whatever its value.
+BETA_HEADER = "OpenAI-Beta"
 
 
 class EventIds:
@@ -102,6 +108,16 @@ def missing_model_error(event_id: str) -> JSONObject:
         code="missing_model",
         message="You must provide a model parameter, for example "
         "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5",
+    )
+
+
+def beta_shape_error(event_id: str) -> JSONObject:
+    """An ``OpenAI-Beta`` header on the upgrade request: the beta shape is gone."""
+    return error_event(
+        event_id,
+        code="beta_api_shape_disabled",
+        message="The Realtime Beta API is no longer supported. "
+        "Please use /v1/realtime for the GA API.",
     )
 
 

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from .cassette import CloseStep, Condition, Direction, Expectation, FrameStep, Handshake, Step
-from .ga import AUTH_CLOSE, MISSING_MODEL_CLOSE, EventIds, missing_auth_error, missing_model_error
+from .ga import (
+    AUTH_CLOSE,
+    BETA_CLOSE,
+    BETA_HEADER,
+    MISSING_MODEL_CLOSE,
+    EventIds,
+    beta_shape_error,
+    missing_auth_error,
+    missing_model_error,
+)
 from .redaction import KEY_SUBPROTOCOL
 from .upgrade import UpgradeRequest
 
@@ -110,8 +119,10 @@ def decide(handshake: Handshake, request: UpgradeRequest, ids: EventIds) -> Deci
     """Decide how to answer ``request`` given an episode's ``handshake``.
 
     Cassette rules come first, so a cassette can override the GA emulation;
-    then the GA checks in the order the live API applies them (credentials, then
-    model); otherwise the timeline is replayed.
+    then the GA checks in the order the live API applies them: credentials, then
+    the beta shape (any ``OpenAI-Beta`` header, whatever its value or letter case,
+    unless the handshake says ``accept_beta``), then the model; otherwise the
+    timeline is replayed.
     """
     for number, rule in enumerate(handshake.rules, start=1):
         if not condition_holds(rule.when, request):
@@ -124,6 +135,11 @@ def decide(handshake: Handshake, request: UpgradeRequest, ids: EventIds) -> Deci
         return Answer(
             _error_then_close(missing_auth_error(ids.next()), AUTH_CLOSE),
             "GA emulation: no Authorization",
+        )
+    if not handshake.accept_beta and request.header(BETA_HEADER) is not None:
+        return Answer(
+            _error_then_close(beta_shape_error(ids.next()), BETA_CLOSE),
+            "GA emulation: OpenAI-Beta header",
         )
     if all(request.param(name) is None for name in ("model", "call_id", "intent")):
         return Answer(

@@ -150,7 +150,9 @@ class ConnectionPlanner:
             )
             return Refused(error_response(404, message, "not_found"), None)
         name = where.cassette or selected
-        report = ConnectionReport(id=next(self._ids), cassette=name, path=redact_target(target))
+        report = ConnectionReport(
+            id=next(self._ids), cassette=name, path=redact_target(target), request=request.seen()
+        )
         request = request.with_path(where.path)
         if name is None:
             message = (

@@ -20,7 +20,8 @@ Fixtures:
         by the same name and ``dataclasses.replace`` it.
 
 Marker:
-    ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False)``
+    ``@pytest.mark.cassette("name", allow_unplayed=False, allow_mismatches=False,
+    on_unexpected=None)``; ``on_unexpected`` sets the policy for this test only.
     ``@pytest.mark.fault("kind", count=1, **params)`` (repeatable): arm a fault for the
         test's first ``count`` connections (see docs/faults.md); so does the fixture's
         ``fakeupstream.fault(kind, ...)``. Faults never outlive the test.
@@ -53,11 +54,17 @@ Options (command line, then ini, then default; one rule for all of them):
     ``--fakeupstream-tls`` / ``fakeupstream_tls``: serve ``wss://`` and ``https://`` with
         the local CA's certificate (needs ``fakeupstream[tls]``); clients trust
         ``fakeupstream.ca_certificate`` (default: plain ``ws://``).
+    ``--fakeupstream-on-unexpected POLICY`` / ``fakeupstream_on_unexpected``: what a
+        client event the cassette did not expect gets: ``emulate`` (the GA session
+        model answers it), ``error`` or ``close``. The marker's ``on_unexpected``
+        wins over both; without any, each cassette's own ``on_unexpected`` applies,
+        else ``emulate``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import importlib.util
 import inspect
@@ -82,11 +89,13 @@ from .report import ConnectionReport, Outcome, verify
 from .serve.record_relay import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
 from .serve.threaded import ThreadedFakeUpstream
+from .unexpected import OnUnexpected, parse_on_unexpected
 
 __all__ = [
     "fakeupstream",
     "fakeupstream_cassette_dir",
     "fakeupstream_fresh_ids",
+    "fakeupstream_on_unexpected",
     "fakeupstream_record_mode",
     "fakeupstream_recording",
     "fakeupstream_server",
@@ -153,6 +162,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="serve wss:// and https:// with a local CA's certificate",
     )
     parser.addini("fakeupstream_tls", "serve wss:// and https://", type="bool", default=False)
+    policies = "|".join(policy.value for policy in OnUnexpected)
+    group.addoption(
+        "--fakeupstream-on-unexpected",
+        dest="fakeupstream_on_unexpected",
+        default=None,
+        metavar="POLICY",
+        help=f"a client event the cassette did not expect: {policies} "
+        "(default: the cassette's, else emulate)",
+    )
+    parser.addini(
+        "fakeupstream_on_unexpected", f"unexpected client event policy: {policies}", default=""
+    )
     parser.addini("fakeupstream_record_mode", f"realtime record mode: {modes}", default="")
     parser.addini("fakeupstream_record_upstream", "realtime URL to record against", default="")
 
@@ -171,8 +192,9 @@ def _record_flag() -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(name, *, allow_unplayed=False, allow_mismatches=False): the realtime "
-        "cassette the fakeupstream fixture replays for this test",
+        f"{_MARKER}(name, *, allow_unplayed=False, allow_mismatches=False, "
+        "on_unexpected=None): the realtime cassette the fakeupstream fixture replays for "
+        "this test, and its unexpected-event policy (emulate, error or close)",
     )
     config.addinivalue_line(
         "markers",
@@ -180,6 +202,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "injects into the test's next connections (repeatable; see docs/faults.md)",
     )
     _resolve_speed(config)  # a bad value is a usage error before any test runs
+    _resolve_on_unexpected(config)
     mode = _resolve_record_mode(config)
     if mode is not RecordMode.NONE and not os.environ.get(API_KEY_ENV, "").strip():
         flag = _record_flag()
@@ -198,6 +221,18 @@ def _resolve_record_mode(config: pytest.Config) -> RecordMode:
     )
     try:
         return parse_record_mode(str(raw))
+    except ValueError as exc:
+        raise pytest.UsageError(f"fakeupstream: {exc}") from None
+
+
+def _resolve_on_unexpected(config: pytest.Config) -> OnUnexpected | None:
+    raw = config.getoption("fakeupstream_on_unexpected") or config.getini(
+        "fakeupstream_on_unexpected"
+    )
+    if not raw:
+        return None
+    try:
+        return parse_on_unexpected(str(raw))
     except ValueError as exc:
         raise pytest.UsageError(f"fakeupstream: {exc}") from None
 
@@ -252,6 +287,13 @@ def fakeupstream_tls(pytestconfig: pytest.Config) -> bool:
 
 
 @pytest.fixture(scope="session")
+def fakeupstream_on_unexpected(pytestconfig: pytest.Config) -> OnUnexpected | None:
+    """Session scope, ``OnUnexpected | None``: the unexpected-event policy (``None``: each
+    cassette's own, else ``emulate``)."""
+    return _resolve_on_unexpected(pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def fakeupstream_record_mode(pytestconfig: pytest.Config) -> RecordMode:
     """Session scope, :class:`RecordMode`: when to record (default ``none``: replay only)."""
     return _resolve_record_mode(pytestconfig)
@@ -299,6 +341,7 @@ def fakeupstream_server(
     fakeupstream_recording: RecordingConfig | None,
     fakeupstream_fresh_ids: bool,
     fakeupstream_tls: bool,
+    fakeupstream_on_unexpected: OnUnexpected | None,
 ) -> Iterator[ThreadedFakeUpstream]:
     """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker.
 
@@ -313,7 +356,11 @@ def fakeupstream_server(
     try:
         fake = FakeUpstream(
             fakeupstream_cassette_dir,
-            replay=ReplayOptions(speed=fakeupstream_speed, fresh_ids=fakeupstream_fresh_ids),
+            replay=ReplayOptions(
+                speed=fakeupstream_speed,
+                fresh_ids=fakeupstream_fresh_ids,
+                on_unexpected=fakeupstream_on_unexpected,
+            ),
             recording=fakeupstream_recording,
             tls=fakeupstream_tls,
         )
@@ -338,16 +385,30 @@ def fakeupstream(
     (``<module>/<test>``) does, if it exists or is recorded in this run.
     """
     name, _ = _marker_options(request.node)
+    policy = _marker_policy(request.node)
     fakeupstream_server.wait_idle(_IDLE_TIMEOUT)  # connections of the previous test
     fakeupstream_server.reset()
     if name is None:
         _use_default(request, fakeupstream_server)
+    else:
+        _use_marked(request, name, fakeupstream_server)
+    _arm_marked_faults(request.node, fakeupstream_server)
+    options = fakeupstream_server.server.options
+    if policy is not None:  # read by the server thread when a connection opens
+        fakeupstream_server.server.options = dataclasses.replace(options, on_unexpected=policy)
+    try:
         yield fakeupstream_server
+    finally:
+        fakeupstream_server.server.options = options
+        fakeupstream_server.disarm_faults()
         fakeupstream_server.use(None)
-        return
+
+
+def _use_marked(request: pytest.FixtureRequest, name: str, server: ThreadedFakeUpstream) -> None:
+    """Select the marker's cassette; a missing or malformed one fails the test at setup."""
     problem = None
     try:
-        fakeupstream_server.use(name)
+        server.use(name)
     except CassetteNotFound as exc:
         problem = (
             f"fakeupstream: {exc}\n  to record it against the real API: "
@@ -358,12 +419,6 @@ def fakeupstream(
         problem = f"fakeupstream: {exc}"
     if problem is not None:
         pytest.fail(problem, pytrace=False)
-    _arm_marked_faults(request.node, fakeupstream_server)
-    try:
-        yield fakeupstream_server
-    finally:
-        fakeupstream_server.disarm_faults()
-        fakeupstream_server.use(None)
 
 
 def _arm_marked_faults(item: pytest.Item, server: ThreadedFakeUpstream) -> None:
@@ -503,14 +558,28 @@ def _marker_options(item: pytest.Item) -> tuple[str | None, dict[str, bool]]:
         pytest.fail(
             f"@pytest.mark.{_MARKER} takes one cassette name, got {marker.args!r}", pytrace=False
         )
-    unknown = set(marker.kwargs) - {"allow_unplayed", "allow_mismatches"}
+    unknown = set(marker.kwargs) - {"allow_unplayed", "allow_mismatches", "on_unexpected"}
     if unknown:
         pytest.fail(
             f"@pytest.mark.{_MARKER}: unknown option(s) {', '.join(sorted(unknown))}; "
-            "expected allow_unplayed, allow_mismatches",
+            "expected allow_unplayed, allow_mismatches, on_unexpected",
             pytrace=False,
         )
-    return marker.args[0], {key: bool(value) for key, value in marker.kwargs.items()}
+    return marker.args[0], {
+        key: bool(value) for key, value in marker.kwargs.items() if key != "on_unexpected"
+    }
+
+
+def _marker_policy(item: pytest.Item) -> OnUnexpected | None:
+    """The marker's ``on_unexpected`` option, checked (a misuse fails at setup)."""
+    marker = item.get_closest_marker(_MARKER)
+    raw = None if marker is None else marker.kwargs.get("on_unexpected")
+    if raw is None:
+        return None
+    try:
+        return parse_on_unexpected(str(raw))
+    except ValueError as exc:
+        pytest.fail(f"@pytest.mark.{_MARKER}: {exc}", pytrace=False)
 
 
 def _verify(item: pytest.Item, server: ThreadedFakeUpstream) -> None:

@@ -13,6 +13,13 @@ Audio is the one place where a client may legitimately differ in *count*: it
 may cut the same audio into more or fewer ``input_audio_buffer.append`` chunks
 than were recorded. A run of recorded appends therefore matches any number of
 appends (one or more) in a row.
+
+A client event the recording did not expect at that point goes to the
+unexpected-event policy (:mod:`.unexpected`): under ``emulate`` (the default)
+the GA session model (:mod:`.session_model`), which observes every frame both
+ways, answers it and replay carries on; recorded ``session.update`` steps the
+client skipped are passed over together with their recorded answers. What the
+model cannot answer is a mismatch, always answered with an ``error`` event.
 """
 
 from __future__ import annotations
@@ -34,11 +41,17 @@ from .ga import (
 from .ids import IdRewriter
 from .matchers import frame_differences
 from .report import ConnectionReport, Mismatch, Unplayed
+from .rule_replies import rule_answer
+from .rules import Rule
+from .session_model import OBSERVED_SERVER_EVENTS, SessionModel
 from .timeshift import shift_times
+from .unexpected import POLICY_CLOSE_CODE, OnUnexpected, close_reason
 
 __all__ = ["Action", "Close", "ReplayOptions", "ReplaySession", "Send", "check_speed"]
 
 _APPEND = "input_audio_buffer.append"
+# Recorded client steps a client may leave out under `emulate` (their answers are skipped).
+_SKIPPABLE = frozenset({"session.update"})
 
 
 def check_speed(speed: float) -> float:
@@ -62,11 +75,13 @@ class ReplayOptions:
         speed: recorded delays are multiplied by this (0: none, 1: real time).
         match: when given, overrides every cassette's default matcher.
         fresh_ids: replace recorded ids by fresh ones per connection (see :mod:`.ids`).
+        on_unexpected: when given, overrides every cassette's unexpected-event policy.
     """
 
     speed: float = 0.0
     match: MatchMode | None = None
     fresh_ids: bool = False
+    on_unexpected: OnUnexpected | None = None
 
     def __post_init__(self) -> None:
         check_speed(self.speed)
@@ -103,6 +118,11 @@ class ReplaySession:
         ids: the source of fresh server event ids (for errors the fake makes up).
         cassette: the cassette's name, quoted in error messages.
         fresh_ids: when given, recorded ids are replaced by fresh ones (see :mod:`.ids`).
+        on_unexpected: what to do with a client event the recording did not expect.
+        rules: answers to events the recording does not have, tried before the
+            session model (see :mod:`.rules`).
+        greet: send the session model's ``session.created`` first (a cassette
+            with rules and no timeline).
     """
 
     def __init__(
@@ -117,6 +137,9 @@ class ReplaySession:
         ids: EventIds | None = None,
         cassette: str = "cassette",
         fresh_ids: IdRewriter | None = None,
+        on_unexpected: OnUnexpected = OnUnexpected.EMULATE,
+        rules: Sequence[Rule] = (),
+        greet: bool = False,
     ) -> None:
         check_speed(speed)
         self._steps = tuple(steps)
@@ -131,10 +154,27 @@ class ReplaySession:
         self._last_time = start  # when the step before the cursor happened
         self._arrivals: dict[int, float] = {}
         self._outbox: list[Action] = []
-        self._echo: dict[str, str] = {}  # recorded client event_id -> the one actually sent
+        # recorded client event_id -> the one actually sent (None: it sent none)
+        self._echo: dict[str, str | None] = {}
         self._wire: dict[int, str | bytes] = {}
         self._fresh_ids = fresh_ids
         self._after_append = False  # the last client step matched was an audio append
+        self._on_unexpected = on_unexpected
+        self._model = SessionModel(self._ids, report.id)
+        self._skipped: set[int] = set()  # recorded steps passed over (skipped housekeeping)
+        self._rules = tuple(rules)
+        # Worked out once, so the per-frame cost is one set lookup (most frames are deltas
+        # the model ignores): the recorded server frames the session model learns from.
+        self._observed = frozenset(
+            index
+            for index, step in enumerate(self._steps)
+            if isinstance(step, FrameStep)
+            and step.direction is Direction.SERVER
+            and step.event_type in OBSERVED_SERVER_EVENTS
+        )
+        if greet:
+            created = {"type": "session.created", "session": self._model.session}
+            self._send_made(self._model.emit([created]))
         self.closed = False
         report.total = len(self._steps)
 
@@ -200,7 +240,7 @@ class ReplaySession:
                 unknown_event_error(self._ids.next(), event_type, event.get("event_id")),
             )
             return
-        self._mismatch(index, expected, event, found)
+        self._unexpected(index, expected, event, found, now)
 
     def _mode(self, step: FrameStep | None) -> MatchMode:
         if step is not None and step.match is not None:
@@ -220,10 +260,94 @@ class ReplaySession:
         self._arrivals[index] = now
         self._report.played += 1
         self._after_append = step.event_type == _APPEND
-        if isinstance(step.data, dict) and isinstance(actual, dict):
-            recorded_id, sent_id = step.data.get("event_id"), actual.get("event_id")
-            if isinstance(recorded_id, str) and isinstance(sent_id, str):
-                self._echo[recorded_id] = sent_id
+        if isinstance(step.data, dict):
+            recorded_id = step.data.get("event_id")
+            if isinstance(actual, dict):
+                self._model.observe_client(actual)
+                sent_id = actual.get("event_id")
+            else:
+                sent_id = None
+            if isinstance(recorded_id, str):
+                # A recorded error echoes the id the client sent now, or null: never the
+                # recorded one (the live API answers null when the client sent none).
+                self._echo[recorded_id] = sent_id if isinstance(sent_id, str) else None
+
+    def _unexpected(
+        self,
+        index: int | None,
+        expected: FrameStep | None,
+        event: JSONObject,
+        found: list[str],
+        now: float,
+    ) -> None:
+        """Apply the unexpected-event policy to a valid event the recording did not expect."""
+        # An event of the expected type that differs in content (under `subset` or
+        # `exact`) is what the cassette asserts on: a mismatch, never emulated.
+        same_type = expected is not None and expected.event_type == event.get("type")
+        if self._rules and not same_type:
+            found_rule = rule_answer(self._rules, event, self._model)
+            if found_rule is not None:
+                rule, made, close = found_rule
+                number = self._rules.index(rule) + 1
+                where = f"rule {number}" + (f" (line {rule.line})" if rule.line else "")
+                self._report.emulated.append(f"{event.get('type')!r} answered by {where}")
+                self._send_made(made)
+                if close is not None:
+                    self._outbox.append(Close(close.code, close.reason))
+                    self.closed = True
+                return
+        if self._on_unexpected is OnUnexpected.EMULATE and not same_type:
+            if index is not None and self._skip_housekeeping(index, event, now):
+                return
+            answers = self._model.answer(event)
+            if answers is not None:
+                where = "after the last step" if index is None else f"at step {index}"
+                self._report.emulated.append(
+                    f"{event.get('type')!r} {where} answered by the session model"
+                )
+                self._send_made(answers)
+                return
+        self._mismatch(index, expected, event, found)
+        if self._on_unexpected is OnUnexpected.CLOSE:
+            line = None if expected is None else expected.line
+            self._outbox.append(
+                Close(POLICY_CLOSE_CODE, close_reason(event.get("type"), index, line))
+            )
+            self.closed = True
+
+    def _send_made(self, events: list[JSONObject]) -> None:
+        """Queue events the model or a rule made (with fresh ids when asked)."""
+        for event in events:
+            if self._fresh_ids is not None:
+                event = self._fresh_ids.outgoing(event)
+            self._outbox.append(Send(encode_event(event)))
+
+    def _skip_housekeeping(self, index: int, event: JSONObject, now: float) -> bool:
+        """Pass over recorded housekeeping the client left out, if ``event`` matches after it."""
+        later = self._later_match(index, event)
+        if later is None:
+            return False
+        skipped = [
+            step
+            for step in self._steps[index:later]
+            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT
+        ]
+        if any(step.event_type not in _SKIPPABLE for step in skipped):
+            return False
+        for position in range(index, later):
+            step = self._steps[position]
+            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT:
+                self._arrivals[position] = now
+            else:
+                self._skipped.add(position)
+        summary = ", ".join(f"{step.summary()} (line {step.line})" for step in skipped)
+        self._report.emulated.append(
+            f"skipped recorded {summary}: the client sent {event.get('type')!r} (step {later})"
+        )
+        later_step = self._steps[later]
+        assert isinstance(later_step, FrameStep)
+        self._accept(later, later_step, event, now)
+        return True
 
     def _protocol_error(self, what: str, error: JSONObject) -> None:
         self._report.protocol_errors.append(what)
@@ -294,6 +418,9 @@ class ReplaySession:
                 self._last_time = max(self._last_time, self._arrivals[self._cursor])
                 self._cursor += 1
                 continue
+            if self._skipped and self._cursor in self._skipped:
+                self._cursor += 1
+                continue
             due_time = self._last_time + step.delay * self._speed
             if due_time > now:
                 break
@@ -304,6 +431,9 @@ class ReplaySession:
                 self.closed = True
                 out.append(Close(step.code, step.reason))
             else:
+                if self._cursor - 1 in self._observed:
+                    assert isinstance(step.data, dict)
+                    self._model.observe_server(step.data)
                 out.append(Send(self._frame(self._cursor - 1, step)))
         return out
 
@@ -318,6 +448,8 @@ class ReplaySession:
                 if index >= self._client_cursor:
                     return None
                 last = max(last, self._arrivals[index])
+                continue
+            if index in self._skipped:
                 continue
             return None if self.closed else last + step.delay * self._speed
         return None
@@ -347,6 +479,8 @@ class ReplaySession:
         report.close_code, report.close_reason, report.closed_by = code, reason, by
         for index in range(self._cursor, len(self._steps)):
             step = self._steps[index]
+            if index in self._skipped:
+                continue
             if isinstance(step, FrameStep) and step.direction is Direction.CLIENT:
                 if index < self._client_cursor:
                     continue
@@ -361,12 +495,12 @@ class ReplaySession:
         return report
 
 
-def _rewrite(event: JSONObject, shift: int, echo: Mapping[str, str]) -> JSONObject | None:
+def _rewrite(event: JSONObject, shift: int, echo: Mapping[str, str | None]) -> JSONObject | None:
     """Return a copy with times shifted and echoed ids replaced, or ``None`` if unchanged."""
     result: JSONObject = shift_times(event, shift)
     error = result.get("error")
     if echo and result.get("type") == "error" and isinstance(error, dict):
-        sent = echo.get(error.get("event_id"))  # type: ignore[arg-type]
-        if sent is not None:
-            result = {**result, "error": {**error, "event_id": sent}}
+        recorded = error.get("event_id")
+        if isinstance(recorded, str) and recorded in echo:
+            result = {**result, "error": {**error, "event_id": echo[recorded]}}
     return None if result is event else result

@@ -15,7 +15,7 @@ from typing import Any
 from .exceptions import MismatchError, UnplayedError
 from .faults import FiredFault
 
-__all__ = ["ConnectionReport", "Mismatch", "Outcome", "Unplayed", "verify"]
+__all__ = ["ConnectionReport", "Mismatch", "Outcome", "Unplayed", "UpgradeSeen", "verify"]
 
 
 class Outcome(StrEnum):
@@ -87,6 +87,31 @@ class Unplayed:
         return f"{where}: {self.direction} {self.summary} {verb}"
 
 
+@dataclass(frozen=True)
+class UpgradeSeen:
+    """The upgrade request as it arrived, with every credential masked.
+
+    So a test can assert what a gateway sent upstream (no ``OpenAI-Beta``, the
+    right ``model``...). Built by :func:`fakeupstream.upgrade.UpgradeRequest.seen`.
+
+    Attributes:
+        path: the request path as sent (with any ``/cassettes/<name>`` prefix).
+        query: the query parameters in order; key-bearing ones masked.
+        headers: the headers in order, names as sent; credential values masked.
+        subprotocols: the offered subprotocols; a key in one is masked.
+    """
+
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any letter case), or ``None``."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+
 @dataclass
 class ConnectionReport:
     """Everything the fake knows about one connection.
@@ -112,6 +137,10 @@ class ConnectionReport:
     finished: bool = False
     faults: list[FiredFault] = field(default_factory=list)
     """The faults that fired on this connection, in order."""
+    request: UpgradeSeen | None = None
+    emulated: list[str] = field(default_factory=list)
+    """Client events the cassette did not expect that the GA session model answered
+    (or recorded housekeeping the client skipped); not failures."""
 
     # -- transitions --------------------------------------------------------------------
 

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
+from .redaction import KEY_SUBPROTOCOL, REDACTED, is_secret_header, is_secret_param
+from .report import UpgradeSeen
+
 __all__ = ["REALTIME_PATH", "Route", "UpgradeRequest", "route", "split_cassette_prefix"]
 
 REALTIME_PATH = "/v1/realtime"
@@ -58,6 +61,23 @@ class UpgradeRequest:
             if key == name:
                 return value
         return None
+
+    def seen(self) -> UpgradeSeen:
+        """What a report may keep of this request: everything but the credentials."""
+        return UpgradeSeen(
+            path=self.path,
+            query=tuple(
+                (name, REDACTED if is_secret_param(name) else value) for name, value in self.query
+            ),
+            headers=tuple(
+                (name, REDACTED if is_secret_header(name) else value)
+                for name, value in self.headers
+            ),
+            subprotocols=tuple(
+                KEY_SUBPROTOCOL + REDACTED if protocol.startswith(KEY_SUBPROTOCOL) else protocol
+                for protocol in self.subprotocols
+            ),
+        )
 
     def with_path(self, path: str) -> UpgradeRequest:
         """The same request seen at another path (after a cassette prefix is removed)."""

@@ -26,7 +26,8 @@ from fakeupstream.storage.sdkcheck import (
 )
 
 CASSETTES = Path(__file__).parent.parent / "cassettes"
-FILES = sorted(CASSETTES.glob("*.yaml"))
+# The cassettes with a timeline; `simulated` holds only rules (tests/test_simulator.py).
+FILES = sorted(path for path in CASSETTES.glob("*.yaml") if "\ntimeline:" in path.read_text())
 
 needs_sdk = pytest.mark.skipif(not sdk_available(), reason="needs fakeupstream[sdk] (openai)")
 
@@ -36,7 +37,18 @@ RECORDED = {
     "model": "gpt-realtime",
     "fakeupstream": "0.1.0",
 }
-TOP_LEVEL_KEYS = {"version", "description", "recorded", "match", "handshake", "timeline"}
+# The bundled cassettes were written by hand from public sources, never captured:
+# they say so with `authored`, and carry no `recorded` (kept for what the recorder writes).
+AUTHORED_KEYS = {"at", "from", "by"}
+TOP_LEVEL_KEYS = {
+    "version",
+    "description",
+    "recorded",
+    "authored",
+    "match",
+    "handshake",
+    "timeline",
+}
 STEP_KINDS = {"server", "client", "server_binary", "client_binary", "close"}
 BOGUS_CLIENT_TYPE = "totally.bogus.event"
 
@@ -177,7 +189,12 @@ def test_format_v1(path: Path) -> None:
 def test_bundled_conventions(name: str) -> None:
     data = load(CASSETTES / f"{name}.yaml")
     assert data["description"].strip()
-    assert data["recorded"] == RECORDED
+    assert "recorded" not in data
+    authored = data["authored"]
+    assert set(authored) == AUTHORED_KEYS
+    assert authored["at"] == RECORDED["at"]
+    assert "never captured" in authored["by"]
+    assert all(isinstance(source, str) and source for source in authored["from"])
     assert data["match"] == "type"
     assert data["handshake"]["expect"] == {"path": "/v1/realtime"}
     # GA: session.created is the first frame, a few ms after the 101, with the defaults.
@@ -279,8 +296,9 @@ class Replay:
         self.name = name
         self.data = data
         self.expires_at: int | None = None  # recorded.at + 1 hour, like the live server
-        if "at" in data.get("recorded", {}):
-            at = datetime.datetime.fromisoformat(data["recorded"]["at"].replace("Z", "+00:00"))
+        anchor = data.get("recorded") or data.get("authored") or {}
+        if "at" in anchor:
+            at = datetime.datetime.fromisoformat(anchor["at"].replace("Z", "+00:00"))
             self.expires_at = int(at.timestamp()) + 3600
         self.session_id: str | None = None
         self.conversation_id: str | None = None

@@ -7,9 +7,11 @@ import textwrap
 import pytest
 
 from fakeupstream.cassette import CloseStep, FrameStep
+from fakeupstream.exceptions import CassetteError
 from fakeupstream.ga import EventIds
 from fakeupstream.handshake import Answer, Refuse, Replay, decide, has_credentials
 from fakeupstream.storage.library import CassetteLibrary
+from fakeupstream.storage.yaml_dumper import dumps_cassette
 from fakeupstream.storage.yaml_reader import loads_cassette
 from fakeupstream.upgrade import UpgradeRequest
 
@@ -124,3 +126,66 @@ def test_rules_can_refuse_with_http_and_override_the_ga_emulation() -> None:
             "header X-Team: expected 'a', got 'b'",
         )
     )
+
+
+@pytest.mark.parametrize("name", CassetteLibrary().names())
+@pytest.mark.parametrize("header", ["OpenAI-Beta", "openai-beta"])
+def test_every_cassette_rejects_the_beta_header_by_default(name: str, header: str) -> None:
+    cassette = CassetteLibrary().load(name)
+    decision = decide(
+        cassette.handshake,
+        request("/v1/realtime?model=gpt-realtime", AUTH, (header, "realtime=v1")),
+        EventIds(1),
+    )
+    assert isinstance(decision, Answer)
+    error, close = decision.steps
+    assert isinstance(error, FrameStep) and isinstance(error.data, dict)
+    assert error.data["error"] == {
+        "type": "invalid_request_error",
+        "code": "beta_api_shape_disabled",
+        "message": "The Realtime Beta API is no longer supported. "
+        "Please use /v1/realtime for the GA API.",
+        "param": None,
+        "event_id": None,
+    }
+    assert close == CloseStep(code=4000, reason="invalid_request_error.beta_api_shape_disabled")
+
+
+ACCEPTS_BETA = """\
+    version: 1
+    handshake:
+      accept_beta: true
+    timeline: []
+    """
+
+
+def test_accept_beta_replays_a_request_with_the_beta_header() -> None:
+    cassette = loads_cassette(textwrap.dedent(ACCEPTS_BETA), name="t")
+    assert cassette.handshake.accept_beta
+    decision = decide(
+        cassette.handshake,
+        request("/v1/realtime?model=gpt-realtime", AUTH, ("OpenAI-Beta", "realtime=v1")),
+        EventIds(1),
+    )
+    assert decision == Replay()
+
+
+def test_credentials_are_checked_before_the_beta_header() -> None:
+    cassette = CassetteLibrary().load("text_response")
+    decision = decide(
+        cassette.handshake, request("/v1/realtime?model=m", ("OpenAI-Beta", "v")), EventIds(1)
+    )
+    assert isinstance(decision, Answer)
+    assert decision.steps[-1] == CloseStep(code=3000, reason="invalid_request_error")
+
+
+def test_accept_beta_must_be_a_boolean() -> None:
+    with pytest.raises(CassetteError, match=r":3:16: expected true or false"):
+        loads_cassette(textwrap.dedent(ACCEPTS_BETA).replace("true", "yes please"), name="t")
+
+
+def test_accept_beta_survives_dump_and_load() -> None:
+    cassette = loads_cassette(textwrap.dedent(ACCEPTS_BETA), name="t")
+    text = dumps_cassette(cassette)
+    assert "accept_beta: true" in text
+    assert loads_cassette(text, name="t") == cassette

@@ -140,3 +140,33 @@ def test_names_that_cannot_be_files_are_never_recorded_or_loaded(name: str) -> N
     source = Source()
     planner = ConnectionPlanner(source, records=lambda _name: True)
     assert not planner.records(name)
+
+
+def test_the_report_keeps_the_upgrade_request_with_credentials_masked() -> None:
+    planner = ConnectionPlanner(Source(session=TWO_EPISODES))
+    headers = [
+        ("Authorization", "Bearer sk-secret-key-0123456789"),
+        ("OpenAI-Beta", "realtime=v1"),
+        ("X-Api-Key", "sk-another-secret-0123456789"),
+        ("User-Agent", "gateway/1.0"),
+    ]
+    planned = planner.plan(
+        "/cassettes/session/v1/realtime?model=gpt-realtime&api_key=sk-q",
+        headers,
+        ["realtime", "openai-insecure-api-key.ek_0123456789abcdef"],
+        selected=None,
+    )
+    seen = planned.report.request
+    assert seen is not None
+    assert seen.path == "/cassettes/session/v1/realtime"
+    assert seen.query == (("model", "gpt-realtime"), ("api_key", "REDACTED"))
+    assert seen.headers == (
+        ("Authorization", "REDACTED"),
+        ("OpenAI-Beta", "realtime=v1"),
+        ("X-Api-Key", "REDACTED"),
+        ("User-Agent", "gateway/1.0"),
+    )
+    assert seen.header("openai-beta") == "realtime=v1"
+    assert seen.header("Origin") is None
+    assert seen.subprotocols == ("realtime", "openai-insecure-api-key.REDACTED")
+    assert "sk-" not in json.dumps(planned.report.to_json())

@@ -166,7 +166,8 @@ def test_unknown_cassette_and_bad_marker_usage(project: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(
         [
             "*no cassette named 'nope'*available: audio_roundtrip*",
-            "*unknown option(s) allow_everything; expected allow_unplayed, allow_mismatches",
+            "*unknown option(s) allow_everything; "
+            "expected allow_unplayed, allow_mismatches, on_unexpected",
         ]
     )
     result.stdout.no_fnmatch_line("*During handling*")

@@ -13,6 +13,7 @@ from fakeupstream.replay import Close, ReplaySession, Send
 from fakeupstream.report import ConnectionReport
 from fakeupstream.storage.library import CassetteLibrary
 from fakeupstream.storage.yaml_reader import loads_cassette
+from fakeupstream.unexpected import OnUnexpected
 
 
 def cassette(text: str) -> Cassette:
@@ -129,7 +130,7 @@ def test_cancel_mid_stream_cuts_the_stream_where_it_was_recorded() -> None:
 
 
 def test_an_unexpected_client_event_gets_a_ga_error_and_a_mismatch_with_a_diff() -> None:
-    s = session(cassette(CHAT))
+    s = session(cassette(CHAT), on_unexpected=OnUnexpected.ERROR)
     s.due(0.0)
     send(s, {"type": "session.update", "event_id": "mine"})
     [action] = s.due(0.0)
@@ -153,7 +154,8 @@ def test_a_mismatch_hints_at_a_skipped_step() -> None:
         timeline:
           - client: {type: session.update}
           - client: {type: response.create}
-        """)
+        """),
+        on_unexpected=OnUnexpected.ERROR,
     )
     send(s, {"type": "response.create"})
     [mismatch] = s.finish(None, None, by="client").mismatches
@@ -300,7 +302,7 @@ def test_audio_may_arrive_in_more_or_fewer_chunks_than_recorded(chunks: int) -> 
 
 
 def test_a_missing_audio_run_is_still_a_mismatch() -> None:
-    s = session(cassette(AUDIO))
+    s = session(cassette(AUDIO), on_unexpected=OnUnexpected.ERROR)
     send(s, {"type": "input_audio_buffer.commit"})
     [mismatch] = s.finish(None, None, by="client").mismatches
     assert mismatch.differences == [

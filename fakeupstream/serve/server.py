@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..admin import handle_admin
-from ..cassette import JSONObject
+from ..cassette import JSONObject, is_sendable_close_code
 from ..exceptions import CassetteError
 from ..faults import Fault, FaultBoard, build_fault
 from ..http_request import HttpRequest
@@ -37,11 +37,13 @@ from ..ids import IdRewriter, base62
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
 from ..replay import Close, ReplayOptions, ReplaySession
-from ..report import ConnectionReport
+from ..report import ConnectionReport, Outcome
 from ..responses import HttpResponse, error_response, reason_phrase
 from ..rest import RealtimeRest, cassette_models, target_with_model, with_session_config
+from ..rules import Rule, RuleClose
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
+from ..unexpected import OnUnexpected
 from .fault_runner import FaultRunner, deafenable, upgrade_fault
 from .front_door import front_door
 from .logs import PROTOCOL_LOGGER, RedactSecrets, frame_summary, log_connection
@@ -140,6 +142,7 @@ class FakeUpstream:
             new_session_id=lambda: "sess_" + base62(secrets.randbits(128), 21),
             new_call_id=lambda: base62(secrets.randbits(144), 24),
         )
+        self._rules: list[Rule] = []  # added by a test with on(); before the cassette's
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -257,6 +260,7 @@ class FakeUpstream:
         self._reports.clear()
         self._planner.reset()
         self.errors.clear()
+        self._rules.clear()
 
     def cassettes(self) -> list[tuple[str, str]]:
         """``(name, description)`` of every cassette, unreadable ones described as such."""
@@ -403,7 +407,7 @@ class FakeUpstream:
 
     def _session(self, plan: ReplayPlan) -> ReplaySession:
         """The replay engine for a planned connection, starting now."""
-        recorded_at = plan.cassette.recorded.at
+        recorded_at = plan.cassette.time_anchor
         shift = 0 if recorded_at is None else round(time.time() - recorded_at.timestamp())
         return ReplaySession(
             plan.steps,
@@ -415,12 +419,58 @@ class FakeUpstream:
             ids=plan.ids,
             cassette=plan.cassette.name,
             fresh_ids=IdRewriter(str(plan.report.id)) if self.options.fresh_ids else None,
+            on_unexpected=self.options.on_unexpected
+            or plan.cassette.on_unexpected
+            or OnUnexpected.EMULATE,
+            rules=(*self._rules, *plan.cassette.rules),
+            greet=plan.cassette.simulated and plan.report.outcome is Outcome.REPLAYED,
         )
 
     def _log(self, report: ConnectionReport, *, status: int | None = None) -> None:
         log_connection(
             logger, report, status=status, report_url=f"{self.http_url}/__fakeupstream/report"
         )
+
+    def on(
+        self,
+        event: str,
+        *,
+        text: str | None = None,
+        audio: str | None = None,
+        function_call: str | None = None,
+        arguments: str = "{}",
+        error: tuple[str, str] | None = None,
+        close: tuple[int, str] | None = None,
+        when_text: str | None = None,
+        tools: bool | None = None,
+        last_item: str | None = None,
+    ) -> Rule:
+        """Answer client event ``event`` on the next connections, before the cassette's rules.
+
+        Give exactly one reply: ``text`` (``{last_user_text}`` is replaced), ``audio``
+        (a transcript), ``function_call`` (a tool name; ``""`` for the first declared
+        tool) with ``arguments``, ``error=(code, message)`` or ``close=(code, reason)``.
+        ``when_text`` (a regular expression on the last user text), ``tools`` and
+        ``last_item`` narrow when it applies. :meth:`reset` forgets the rules.
+
+        Raises:
+            ValueError: not exactly one reply, or a bad pattern or close code.
+        """
+        if close is not None and not is_sendable_close_code(close[0]):
+            raise ValueError(f"{close[0]} is not a close code that can be sent")
+        rule = Rule(
+            event=event,
+            text_matches=when_text,
+            tools=tools,
+            last_item=last_item,
+            text=text,
+            audio=audio,
+            function_call=None if function_call is None else (function_call or None, arguments),
+            error=error,
+            close=None if close is None else RuleClose(*close),
+        )
+        self._rules.append(rule)
+        return rule
 
     def _enter(self) -> None:
         self._busy += 1

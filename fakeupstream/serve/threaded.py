@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from ..faults import Fault
 from ..report import ConnectionReport
+from ..rules import Rule
 from .record_relay import RecordingConfig
 from .server import FakeUpstream
 
@@ -167,6 +168,10 @@ class ThreadedFakeUpstream:
     def errors(self) -> list[BaseException]:
         """Unexpected exceptions raised while serving."""
         return self._call(lambda: list(self._server.errors))
+
+    def on(self, event: str, **reply: Any) -> Rule:
+        """Add a rule for the next connections: see :meth:`FakeUpstream.on`."""
+        return self._call(lambda: self._server.on(event, **reply))
 
     def reset(self) -> None:
         """Forget the reports and errors, and disarm the faults."""

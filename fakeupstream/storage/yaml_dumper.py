@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..cassette import Cassette, CloseStep, Condition, Episode, MatchMode, Step
+from ..rules import Rule
 from .sidecars import SidecarSink
 
 __all__ = ["dumps_cassette"]
@@ -76,14 +77,62 @@ def _cassette_data(cassette: Cassette, sidecars: SidecarSink | None) -> dict[str
     }
     if recorded:
         data["recorded"] = recorded
+    if cassette.authored is not None:
+        by = cassette.authored
+        data["authored"] = {
+            key: value
+            for key, value in (
+                ("at", by.at.astimezone(UTC).isoformat().replace("+00:00", "Z") if by.at else None),
+                ("from", list(by.sources) or None),
+                ("by", by.by),
+            )
+            if value is not None
+        }
     if cassette.match is not MatchMode.TYPE:
         data["match"] = cassette.match.value
+    if cassette.on_unexpected is not None:
+        data["on_unexpected"] = cassette.on_unexpected.value
+    if cassette.rules:
+        data["rules"] = [_rule_data(rule) for rule in cassette.rules]
     episodes = [_episode_data(episode, sidecars) for episode in cassette.episodes]
-    if len(episodes) == 1:
+    if cassette.simulated:  # rules only: no timeline at all
+        episodes[0].pop("timeline")
+        data.update(episodes[0])
+    elif len(episodes) == 1:
         data.update(episodes[0])
     else:
         data["connections"] = episodes
     return data
+
+
+def _rule_data(rule: Rule) -> dict[str, Any]:
+    out: dict[str, Any] = {"event": rule.event}
+    when = {
+        key: value
+        for key, value in (
+            ("text", rule.text_matches),
+            ("tools", rule.tools),
+            ("last_item", rule.last_item),
+        )
+        if value is not None
+    }
+    if when:
+        out["when"] = when
+    reply: dict[str, Any]
+    if rule.text is not None:
+        reply = {"text": rule.text}
+    elif rule.audio is not None:
+        reply = {"audio": rule.audio}
+    elif rule.function_call is not None:
+        name, arguments = rule.function_call
+        reply = {"function_call": {**({"name": name} if name else {}), "arguments": arguments}}
+    elif rule.error is not None:
+        reply = {"error": {"code": rule.error[0], "message": rule.error[1]}}
+    else:
+        assert rule.close is not None
+        reply = {"close": {"code": rule.close.code, "reason": rule.close.reason}}
+    out["reply"] = reply
+    return out
 
 
 def _episode_data(episode: Episode, sidecars: SidecarSink | None) -> dict[str, Any]:
@@ -117,6 +166,8 @@ def _episode_data(episode: Episode, sidecars: SidecarSink | None) -> dict[str, A
         rules.append(entry)
     if rules:
         handshake["rules"] = rules
+    if episode.handshake.accept_beta:
+        handshake["accept_beta"] = True
     if handshake:
         data["handshake"] = handshake
     if episode.faults:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..cassette import (
     FORMAT_VERSION,
+    Authored,
     Cassette,
     CloseStep,
     Condition,
@@ -46,6 +48,8 @@ from ..cassette import (
 )
 from ..exceptions import CassetteError, FaultError
 from ..faults import FAULT_PARAMS, Fault, build_fault
+from ..rules import Rule, RuleClose
+from ..unexpected import OnUnexpected
 from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
 
 __all__ = ["SidecarResolver", "loads_cassette"]
@@ -213,6 +217,9 @@ class _Reader:
                 "timeline",
                 "connections",
                 "faults",
+                "on_unexpected",
+                "authored",
+                "rules",
             ),
         )
         version = self.scalar(top["version"], "the format version (an integer)", int)
@@ -237,6 +244,14 @@ class _Reader:
             episodes = tuple(self.episode(item) for item in items)
         elif "timeline" in top:
             episodes = (self.episode(root, top),)
+        elif "rules" in top:
+            episodes = (
+                Episode(
+                    handshake=self.handshake(top["handshake"])
+                    if "handshake" in top
+                    else Handshake()
+                ),
+            )
         else:
             self.fail(root, "a cassette is missing required key 'timeline' (or `connections`)")
         return Cassette(
@@ -247,6 +262,14 @@ class _Reader:
             else "",
             recorded=self.recorded(top["recorded"]) if "recorded" in top else Recorded(),
             match=self.match_mode(top["match"]) if "match" in top else MatchMode.TYPE,
+            on_unexpected=self.on_unexpected(top["on_unexpected"])
+            if "on_unexpected" in top
+            else None,
+            authored=self.authored(top["authored"]) if "authored" in top else None,
+            rules=tuple(self.reply_rule(item) for item in self.sequence(top["rules"], "`rules`"))
+            if "rules" in top
+            else (),
+            simulated="rules" in top and "timeline" not in top and "connections" not in top,
             episodes=episodes,
             path=self.path,
         )
@@ -296,6 +319,79 @@ class _Reader:
                 + ", ".join(mode.value for mode in MatchMode),
             )
 
+    def on_unexpected(self, node: Node) -> OnUnexpected:
+        text = self.string(node, "an unexpected-event policy")
+        try:
+            return OnUnexpected(text)
+        except ValueError:
+            self.fail(
+                node,
+                f"unknown unexpected-event policy {text!r}; expected one of: "
+                + ", ".join(policy.value for policy in OnUnexpected),
+            )
+
+    def reply_rule(self, node: Node) -> Rule:
+        entries = self.mapping(
+            node, "a rule", required=("event", "reply"), allowed=("event", "when", "reply")
+        )
+        fields: dict[str, Any] = {"event": self.string(entries["event"], "a client event type")}
+        if "when" in entries:
+            when = self.mapping(
+                entries["when"], "a rule's `when`", allowed=("text", "tools", "last_item")
+            )
+            if "text" in when:
+                pattern = self.string(when["text"], "a regular expression")
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    self.fail(when["text"], f"invalid regular expression: {exc}")
+                fields["text_matches"] = pattern
+            if "tools" in when:
+                fields["tools"] = bool(self.scalar(when["tools"], "true or false", bool))
+            if "last_item" in when:
+                fields["last_item"] = self.string(when["last_item"], "an item kind")
+        kinds = ("text", "audio", "function_call", "error", "close")
+        reply = self.mapping(entries["reply"], "a rule's `reply`", allowed=kinds)
+        if len(reply) != 1:
+            self.fail(
+                entries["reply"], "a rule's `reply` needs exactly one of: " + ", ".join(kinds)
+            )
+        [(kind, value)] = reply.items()
+        if kind in ("text", "audio"):
+            fields[kind] = self.string(value, "a text")
+        elif kind == "function_call":
+            call = self.mapping(value, "`function_call`", allowed=("name", "arguments"))
+            fields[kind] = (
+                self.string(call["name"], "a function name") if "name" in call else None,
+                self.string(call["arguments"], "the arguments (a JSON string)")
+                if "arguments" in call
+                else "{}",
+            )
+        elif kind == "error":
+            error = self.mapping(
+                value, "`error`", required=("code", "message"), allowed=("code", "message")
+            )
+            fields[kind] = (
+                self.string(error["code"], "an error code"),
+                self.string(error["message"], "an error message"),
+            )
+        else:
+            # The same checks as a timeline's `close` step (sendable code, 123 bytes).
+            marks = (value.start_mark, value.end_mark)
+            key = ScalarNode(_TAG + "str", "close", *marks)
+            close = self.step(MappingNode(_TAG + "map", [(key, value)], *marks), allow_client=False)
+            assert isinstance(close, CloseStep)
+            fields[kind] = RuleClose(close.code, close.reason)
+        return Rule(**fields, line=node.start_mark.line + 1)
+
+    def authored(self, node: Node) -> Authored:
+        entries = self.mapping(node, "`authored`", allowed=("at", "from", "by"))
+        return Authored(
+            at=self.timestamp(entries["at"]) if "at" in entries else None,
+            sources=self.names(entries["from"], "a source (a string)") if "from" in entries else (),
+            by=self.string(entries["by"], "an author (a string)") if "by" in entries else None,
+        )
+
     def recorded(self, node: Node) -> Recorded:
         entries = self.mapping(
             node, "`recorded`", allowed=("at", "upstream", "model", "fakeupstream")
@@ -327,7 +423,7 @@ class _Reader:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def handshake(self, node: Node) -> Handshake:
-        entries = self.mapping(node, "`handshake`", allowed=("expect", "rules"))
+        entries = self.mapping(node, "`handshake`", allowed=("expect", "rules", "accept_beta"))
         expect = Expectation()
         if "expect" in entries:
             fields = self.mapping(
@@ -343,7 +439,12 @@ class _Reader:
             rules = tuple(
                 self.rule(item) for item in self.sequence(entries["rules"], "`handshake.rules`")
             )
-        return Handshake(expect=expect, rules=rules)
+        accept_beta = (
+            bool(self.scalar(entries["accept_beta"], "true or false", bool))
+            if "accept_beta" in entries
+            else False
+        )
+        return Handshake(expect=expect, rules=rules, accept_beta=accept_beta)
 
     def rule(self, node: Node) -> HandshakeRule:
         entries = self.mapping(node, "a handshake rule", allowed=("when", "respond", "refuse"))

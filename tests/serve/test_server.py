@@ -341,3 +341,37 @@ async def test_a_cassette_in_a_subdirectory_by_path_prefix_and_admin_api(tmp_pat
         assert body["error"]["available"] == ["test_chat/test_reply"]
         with pytest.raises(CassetteNotFound):
             fake.cassette_url("/etc/passwd")
+
+
+@pytest.mark.asyncio
+async def test_the_beta_header_is_rejected_on_every_cassette_like_the_ga_api(
+    fake: FakeUpstream,
+) -> None:
+    async with ws_connect(
+        realtime(fake, "text_response"), {**AUTH, "OpenAI-Beta": "realtime=v1"}
+    ) as ws:
+        events, code, reason = await recv_until_closed(ws)
+    assert [event["error"]["code"] for event in events] == ["beta_api_shape_disabled"]
+    assert (code, reason) == (4000, "invalid_request_error.beta_api_shape_disabled")
+    await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
+    [report] = fake.reports()
+    assert report.outcome == "answered"
+    assert report.answered_by == "GA emulation: OpenAI-Beta header"
+
+
+@pytest.mark.asyncio
+async def test_the_report_shows_the_upgrade_request_a_client_sent(fake: FakeUpstream) -> None:
+    async with ws_connect(realtime(fake, "session"), {**AUTH, "X-Trace": "t-1"}) as ws:
+        assert (await recv_event(ws))["type"] == "session.created"
+    await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
+    status, body = await http(fake.http_url, "GET", "/__fakeupstream/report")
+    assert status == 200
+    [connection] = body["connections"]
+    request = connection["request"]
+    assert request["path"] == "/cassettes/session/v1/realtime"
+    assert request["query"] == [["model", "gpt-realtime"]]
+    headers = {name.lower(): value for name, value in request["headers"]}
+    assert headers["authorization"] == "REDACTED"
+    assert headers["x-trace"] == "t-1"
+    assert "openai-beta" not in headers
+    assert AUTH["Authorization"].split()[1] not in str(body)
