@@ -34,6 +34,7 @@ from .redaction import redact_target
 from .report import ConnectionReport, Mismatch
 from .responses import HttpResponse, error_response, json_response
 from .upgrade import UpgradeRequest, route
+from .wire import WireFrames
 
 __all__ = [
     "CassetteSource",
@@ -64,12 +65,18 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class ReplayPlan:
-    """Accept, then play ``steps`` (the timeline, or a handshake rule's answer)."""
+    """Accept, then play ``steps`` (the timeline, or a handshake rule's answer).
+
+    ``wire`` holds the encoded frames of a cassette timeline, shared by every
+    connection that replays it (``None`` for a handshake answer, often made up
+    for one connection: the session encodes its own).
+    """
 
     cassette: Cassette
     steps: Sequence[Step]
     report: ConnectionReport
     ids: EventIds
+    wire: WireFrames | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,9 @@ class RecordPlan:
 
 
 Plan: TypeAlias = Refused | ReplayPlan | RecordPlan
+
+_MAX_TIMELINES = 256
+"""Encoded timelines a planner keeps (a timeline is kept alive by its entry)."""
 
 
 class ConnectionPlanner:
@@ -99,6 +109,9 @@ class ConnectionPlanner:
         self._records = records
         self._ids = itertools.count(1)
         self._connections: dict[str, int] = {}
+        # Encoded frames per timeline, keyed by the timeline's identity: a cassette
+        # reloaded after an edit brings new timelines (and the oldest entries go).
+        self._wire: dict[int, WireFrames] = {}
 
     def reset(self) -> None:
         """Start every cassette at its first episode again."""
@@ -187,7 +200,16 @@ class ConnectionPlanner:
                     differences=list(decision.differences),
                 )
             )
-        return ReplayPlan(cassette, episode.timeline, report, ids)
+        return ReplayPlan(cassette, episode.timeline, report, ids, self._wire_for(episode.timeline))
+
+    def _wire_for(self, steps: Sequence[Step]) -> WireFrames:
+        """The shared encoded frames of ``steps`` (built on first use)."""
+        wire = self._wire.get(id(steps))
+        if wire is None or wire.steps is not steps:  # the id of a timeline since dropped
+            if len(self._wire) >= _MAX_TIMELINES:
+                del self._wire[next(iter(self._wire))]
+            wire = self._wire[id(steps)] = WireFrames(steps)
+        return wire
 
     def _refuse(self, report: ConnectionReport, response: HttpResponse) -> Refused:
         report.refuse()

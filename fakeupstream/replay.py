@@ -35,6 +35,7 @@ from .ids import IdRewriter
 from .matchers import frame_differences
 from .report import ConnectionReport, Mismatch, Unplayed
 from .timeshift import shift_times
+from .wire import WireFrames
 
 __all__ = ["Action", "Close", "ReplayOptions", "ReplaySession", "Send", "check_speed"]
 
@@ -103,6 +104,8 @@ class ReplaySession:
         ids: the source of fresh server event ids (for errors the fake makes up).
         cassette: the cassette's name, quoted in error messages.
         fresh_ids: when given, recorded ids are replaced by fresh ones (see :mod:`.ids`).
+        wire: the encoded frames of ``steps``, shared with other connections replaying
+            the same timeline (see :mod:`.wire`); by default this session encodes its own.
     """
 
     def __init__(
@@ -117,9 +120,13 @@ class ReplaySession:
         ids: EventIds | None = None,
         cassette: str = "cassette",
         fresh_ids: IdRewriter | None = None,
+        wire: WireFrames | None = None,
     ) -> None:
         check_speed(speed)
         self._steps = tuple(steps)
+        if wire is not None and wire.steps is not steps:
+            raise ValueError("wire must encode the very steps this session replays")
+        self._wire = wire if wire is not None else WireFrames(self._steps)
         self._report = report
         self._speed = speed
         self._default_match = default_match
@@ -132,7 +139,6 @@ class ReplaySession:
         self._arrivals: dict[int, float] = {}
         self._outbox: list[Action] = []
         self._echo: dict[str, str] = {}  # recorded client event_id -> the one actually sent
-        self._wire: dict[int, str | bytes] = {}
         self._fresh_ids = fresh_ids
         self._after_append = False  # the last client step matched was an audio append
         self.closed = False
@@ -328,13 +334,12 @@ class ReplaySession:
         if self._fresh_ids is not None:
             event = self._fresh_ids.outgoing(step.data)
             return encode_event(_rewrite(event, self._time_shift, self._echo) or event)
-        rewritten = _rewrite(step.data, self._time_shift, self._echo)
-        if rewritten is not None:
-            return encode_event(rewritten)
-        wire = self._wire.get(index)
-        if wire is None:
-            wire = self._wire[index] = encode_event(step.data)
-        return wire
+        if self._echo and step.event_type == "error":
+            # It may quote an event_id this client sent: encoded for this connection only.
+            rewritten = _rewrite(step.data, self._time_shift, self._echo)
+            if rewritten is not None:
+                return encode_event(rewritten)
+        return self._wire.encoded(index, step.data, self._time_shift)
 
     # -- end ------------------------------------------------------------------------------
 

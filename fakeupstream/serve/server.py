@@ -31,11 +31,12 @@ from ..exceptions import CassetteError
 from ..ids import IdRewriter
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
-from ..replay import Close, ReplayOptions, ReplaySession
+from ..replay import Close, ReplayOptions, ReplaySession, Send
 from ..report import ConnectionReport
 from ..responses import HttpResponse, error_response, reason_phrase
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
+from .burst import send_burst
 from .front_door import front_door
 from .logs import RedactSecrets
 from .record_relay import RecordingConfig, RecordRelay
@@ -336,6 +337,7 @@ class FakeUpstream:
             ids=plan.ids,
             cassette=plan.cassette.name,
             fresh_ids=IdRewriter(str(plan.report.id)) if self.options.fresh_ids else None,
+            wire=plan.wire,  # frames encoded once per timeline, not per connection
         )
 
     def _enter(self) -> None:
@@ -353,19 +355,23 @@ async def _replay(
 ) -> None:
     """Drive the replay engine: send what is due, wait for the client or the next deadline."""
     while True:
-        for action in session.due(loop.time()):
-            if isinstance(action, Close):
-                await ws.close(action.code, action.reason)
-                session.finish(action.code, action.reason, by="server")
-                return
-            await ws.send(action.data)
+        actions = session.due(loop.time())
+        # A Close is always the last action; the frames before it go in one write.
+        close = actions[-1] if actions and isinstance(actions[-1], Close) else None
+        await send_burst(ws, [action.data for action in actions if isinstance(action, Send)])
+        if close is not None:
+            await ws.close(close.code, close.reason)
+            session.finish(close.code, close.reason, by="server")
+            return
         deadline = session.deadline()
-        timeout = None if deadline is None else max(0.0, deadline - loop.time())
-        try:
-            async with asyncio.timeout(timeout):
-                message = await ws.recv()
-        except TimeoutError:
-            continue
+        if deadline is None:  # waiting on the client: no timer to arm and cancel
+            message = await ws.recv()
+        else:
+            try:
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    message = await ws.recv()
+            except TimeoutError:
+                continue
         session.receive(message, loop.time())
 
 
