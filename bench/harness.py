@@ -92,9 +92,14 @@ def bare_argv(*args: str) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def servers(
-    workdir: Path, anchor: Sequence[str], fake: Sequence[str], baseline: Path | None
+    workdir: Path,
+    anchor: Sequence[str],
+    fake: Sequence[str],
+    baseline: Path | None,
+    baseline_fake: Sequence[str] | None = None,
 ) -> AsyncIterator[list[Server]]:
-    """The anchor, fakeupstream, and (with ``baseline``) fakeupstream from that checkout."""
+    """The anchor, fakeupstream, and (with ``baseline``) fakeupstream from that checkout,
+    started with ``baseline_fake`` if given (an older version may lack newer options)."""
     async with contextlib.AsyncExitStack() as stack:
         started = [
             await stack.enter_async_context(server_process("bare", anchor, workdir / "bare.log")),
@@ -103,7 +108,9 @@ async def servers(
         if baseline is not None:
             log = workdir / "baseline.log"
             started.append(
-                await stack.enter_async_context(server_process("baseline", fake, log, cwd=baseline))
+                await stack.enter_async_context(
+                    server_process("baseline", baseline_fake or fake, log, cwd=baseline)
+                )
             )
         yield started
 
@@ -198,3 +205,55 @@ def verdict(ratio: float, target: float, *, higher: bool = True) -> str:
     ok = ratio >= target if higher else ratio <= target
     sign = ">=" if higher else "<="
     return f"{ratio:.2f} (target {sign} {target:.2f}): {'PASS' if ok else 'FAIL'}"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A recorded exchange as clients play it and as the bare server plays it.
+
+    Attributes:
+        turns: ``(client frame or None, [server event types])``: the first turn's
+            server events come on connect, each later turn's after its client frame.
+        bare: the same turns with the server frames pre-encoded (``bare_server.py
+            exchange``'s file).
+    """
+
+    turns: list[tuple[str | None, list[str]]]
+    bare: list[tuple[str | None, list[str]]]
+
+
+def load_exchange(cassette: str) -> Exchange:
+    """Turn a bundled cassette's timeline into an :class:`Exchange`."""
+    from fakeupstream.cassette import Direction, FrameStep, encode_event
+    from fakeupstream.storage.library import CassetteLibrary
+
+    timeline = CassetteLibrary().load(cassette).timeline
+    turns: list[tuple[str | None, list[str]]] = [(None, [])]
+    bare: list[tuple[str | None, list[str]]] = [(None, [])]
+    for step in timeline:
+        if not isinstance(step, FrameStep) or not isinstance(step.data, dict):
+            raise RuntimeError(f"{cassette}: only JSON events are supported here")
+        if step.direction is Direction.CLIENT:
+            turns.append((encode_event(step.data), []))
+            bare.append((encode_event(step.data), []))
+        else:
+            turns[-1][1].append(str(step.data["type"]))
+            bare[-1][1].append(encode_event(step.data))
+    return Exchange(turns, bare)
+
+
+def write_bare_exchange(exchange: Exchange, path: Path) -> Path:
+    path.write_text(json.dumps(exchange.bare), encoding="utf-8")
+    return path
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's open-file limit to the hard limit (servers inherit it)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
