@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .cassette import valid_name
@@ -21,7 +22,8 @@ from .exceptions import CassetteError, FakeUpstreamError, RecordError
 from .recordmode import RecordMode
 from .replay import ReplayOptions, check_speed
 from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
-from .serve.server import FakeUpstream
+from .serve.server import DEFAULT_BACKLOG, FakeUpstream
+from .serve.workers import WorkerUpstream, parse_worker, run_workers
 from .storage.file_writer import SavedCassette
 from .storage.library import SUFFIX, CassetteLibrary
 
@@ -45,6 +47,23 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _worker(text: str) -> tuple[int, int, Path]:
+    try:
+        return parse_worker(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,6 +102,20 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="delay scale: 0 = no delays, 1 = real time (default: %(default)s)",
     )
+    serve.add_argument(
+        "--backlog",
+        type=_positive,
+        default=DEFAULT_BACKLOG,
+        help="connections the kernel queues until they are accepted (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT), to use more cores (default: 1)",
+    )
+    # Set by the supervisor of --workers on each worker's command line: INDEX/COUNT/DIR.
+    serve.add_argument("--worker", type=_worker, default=None, help=argparse.SUPPRESS)
     serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
 
     record = commands.add_parser(
@@ -170,19 +203,50 @@ def _serve(args: argparse.Namespace) -> int:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
-    fake = FakeUpstream(
-        args.cassette_dir,
-        args.cassette,
-        replay=ReplayOptions(speed=args.speed, fresh_ids=args.fresh_ids),
-        host=args.host,
-        port=args.port,
-    )
+    if args.workers > 1 and args.worker is None:
+        return _serve_workers(args)
+    options = ReplayOptions(speed=args.speed, fresh_ids=args.fresh_ids)
+    listen: dict[str, Any] = {"host": args.host, "port": args.port, "backlog": args.backlog}
+    if args.worker is None:
+        fake = FakeUpstream(args.cassette_dir, args.cassette, replay=options, **listen)
+    else:
+        index, count, control = args.worker
+        fake = WorkerUpstream(
+            args.cassette_dir,
+            args.cassette,
+            replay=options,
+            index=index,
+            count=count,
+            control=control,
+            **listen,
+        )
 
     def ready() -> None:
         print(f"listening on {fake.url}", flush=True)
 
     asyncio.run(_run_until_signalled(fake, ready))
     return 0
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    """Supervise ``args.workers`` worker processes serving one port."""
+    if args.cassette is not None:
+        CassetteLibrary(args.cassette_dir).load(args.cassette)  # fail once, not N times
+    command = [sys.executable, "-m", "fakeupstream", "serve", "--host", args.host]
+    command += ["--speed", repr(args.speed), "--backlog", str(args.backlog)]
+    if args.cassette_dir is not None:
+        command += ["--cassette-dir", str(Path(args.cassette_dir).resolve())]
+    if args.cassette is not None:
+        command += ["--cassette", args.cassette]
+    if args.fresh_ids:
+        command.append("--fresh-ids")
+    if args.verbose:
+        command.append("--verbose")
+
+    def ready(url: str) -> None:
+        print(f"listening on {url}", flush=True)
+
+    return run_workers(command, args.workers, args.host, args.port, ready)
 
 
 def _record(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ The server executes the plan; it decides nothing itself.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
@@ -100,14 +100,19 @@ class ConnectionPlanner:
     Args:
         source: the cassettes.
         records: tells whether a cassette is recorded in this run; ``None``: never.
+        ids: the connection ids to give out (by default 1, 2, 3, ...).
     """
 
     def __init__(
-        self, source: CassetteSource, records: Callable[[str], bool] | None = None
+        self,
+        source: CassetteSource,
+        records: Callable[[str], bool] | None = None,
+        *,
+        ids: Iterator[int] | None = None,
     ) -> None:
         self._source = source
         self._records = records
-        self._ids = itertools.count(1)
+        self._ids = ids if ids is not None else itertools.count(1)
         self._connections: dict[str, int] = {}
         # Encoded frames per timeline, keyed by the timeline's identity: a cassette
         # reloaded after an edit brings new timelines (and the oldest entries go).

@@ -17,8 +17,8 @@ only until the request head has been seen.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection
 
@@ -27,8 +27,9 @@ from ..responses import HttpResponse, error_response
 
 __all__ = ["MAX_HEAD", "AdminHandler", "front_door"]
 
-AdminHandler = Callable[[str, str], HttpResponse]
-"""Answers one admin request: ``(method, target) -> response``."""
+AdminHandler = Callable[[str, str], HttpResponse | Awaitable[HttpResponse]]
+"""Answers one admin request: ``(method, target) -> response``, or an awaitable of
+the response when answering needs I/O (asking the other workers: :mod:`.workers`)."""
 
 MAX_HEAD = 64 * 1024
 """A request head longer than this is refused with 431 (the GA API takes far less)."""
@@ -56,7 +57,23 @@ def front_door(admin: AdminHandler) -> type[ServerConnection]:
             if answer is None:
                 super().data_received(head)
                 return
-            assert isinstance(answer, HttpResponse)
+            if isinstance(answer, HttpResponse):
+                self._answer(answer)
+                return
+            # Answered later; the task is kept here so it is not garbage-collected.
+            self._later = asyncio.ensure_future(cast(Awaitable[HttpResponse], answer))
+            self._later.add_done_callback(self._answer_later)
+
+        def _answer_later(self, task: asyncio.Future[HttpResponse]) -> None:
+            if task.cancelled():
+                self._answer(error_response(503, "the server is stopping", "stopping"))
+            elif task.exception() is not None:
+                message = f"fakeupstream internal error: {task.exception()!r}"
+                self._answer(error_response(500, message, "internal_error"))
+            else:
+                self._answer(task.result())
+
+        def _answer(self, answer: HttpResponse) -> None:
             transport = self.transport
             assert isinstance(transport, asyncio.WriteTransport)
             transport.write(answer.encode())

@@ -41,7 +41,7 @@ from .front_door import front_door
 from .logs import RedactSecrets
 from .record_relay import RecordingConfig, RecordRelay
 
-__all__ = ["MAX_REPORTS", "FakeUpstream"]
+__all__ = ["DEFAULT_BACKLOG", "MAX_REPORTS", "FakeUpstream"]
 
 logger = logging.getLogger("fakeupstream")
 # A library logs only when the application configures logging (the CLI does with -v);
@@ -50,6 +50,8 @@ logger.addHandler(logging.NullHandler())
 # websockets logs every header at debug level through this logger: never show a key.
 logger.addFilter(RedactSecrets())
 
+DEFAULT_BACKLOG = 1024
+"""Listen backlog: asyncio's default (100) overflows when a thousand clients connect at once."""
 MAX_REPORTS = 10_000
 """How many connection reports a server keeps (the oldest are dropped first)."""
 _OPEN_TIMEOUT = 10.0
@@ -74,6 +76,10 @@ class FakeUpstream:
             not exist yet.
         host: the address to bind; loopback by default.
         port: the port; 0 picks a free one.
+        backlog: the listen queue: connections the kernel holds until they are accepted
+            (it caps this at ``net.core.somaxconn``); size it for bursts of clients.
+        reuse_port: share the port with other processes (``SO_REUSEPORT``), as the
+            workers of ``fakeupstream serve --workers N`` do.
     """
 
     def __init__(
@@ -85,6 +91,8 @@ class FakeUpstream:
         recording: RecordingConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        backlog: int = DEFAULT_BACKLOG,
+        reuse_port: bool = False,
     ) -> None:
         self.library = CassetteLibrary(cassette_dir)
         self.options = replay if replay is not None else ReplayOptions()
@@ -105,6 +113,8 @@ class FakeUpstream:
             self.library.load(cassette)  # fail now, not on the first connection
         self.host = host
         self.port = port
+        self._backlog = backlog
+        self._reuse_port = reuse_port
         self._requested_port = port
         self._default = cassette
         self._current = cassette
@@ -137,6 +147,9 @@ class FakeUpstream:
             max_queue=64,
             logger=logger,
             create_connection=front_door(self._admin),
+            # Passed on to loop.create_server().
+            backlog=self._backlog,
+            reuse_port=self._reuse_port or None,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         logger.info("listening on %s (cassettes in %s)", self.url, self.library.directory)
@@ -234,7 +247,7 @@ class FakeUpstream:
 
     # -- the handshake: execute the plan --------------------------------------------------
 
-    def _admin(self, method: str, target: str) -> HttpResponse:
+    def _admin(self, method: str, target: str) -> HttpResponse | Awaitable[HttpResponse]:
         try:
             return handle_admin(method, target, self)
         except Exception as exc:  # a bug: report it, answer like a server would
