@@ -103,11 +103,66 @@ async def one_session(url: str, exchange: Exchange) -> float:
     return time.perf_counter() - started
 
 
-async def batch(url: str, exchange: Exchange, sessions: int) -> tuple[float, list[float]]:
-    """Run ``sessions`` at once; return (sessions/s, each session's duration)."""
-    started = time.perf_counter()
-    times = await asyncio.gather(*(one_session(url, exchange) for _ in range(sessions)))
-    return sessions / (time.perf_counter() - started), list(times)
+async def batch(
+    url: str, exchange: Exchange, sessions: int, clients: int = 1
+) -> tuple[float, list[float]]:
+    """Run ``sessions`` at once; return (sessions/s, each session's duration).
+
+    With ``clients`` above 1 the sessions are shared among that many client processes
+    (this script with ``--child``), so one client core is not the limit.
+    """
+    if clients <= 1:
+        started = time.perf_counter()
+        times = await asyncio.gather(*(one_session(url, exchange) for _ in range(sessions)))
+        return sessions / (time.perf_counter() - started), list(times)
+    shares = [sessions // clients + (i < sessions % clients) for i in range(clients)]
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--child",
+            url,
+            "--sessions",
+            str(share),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for share in shares
+        if share
+    ]
+    try:
+        for child in children:  # every client has imported everything and waits
+            assert child.stdout is not None
+            if (await child.stdout.readline()).strip() != b"ready":
+                raise RuntimeError("a client process did not start")
+        started = time.perf_counter()
+        outputs = await asyncio.gather(*(child.communicate(b"go\n") for child in children))
+        elapsed = time.perf_counter() - started
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    times: list[float] = []
+    for child, (out, _) in zip(children, outputs, strict=True):
+        if child.returncode != 0:
+            raise CausalityError(out.decode(errors="replace").strip() or "a client failed")
+        times.extend(json.loads(out))
+    return sessions / elapsed, times
+
+
+async def child(url: str, sessions: int) -> int:
+    """One client process of :func:`batch`: say ready, wait for go, print the durations."""
+    exchange = load_exchange(CASSETTE)
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    try:
+        _, times = await batch(url, exchange, sessions)
+    except CausalityError as exc:
+        print(f"causal order broken: {exc}", flush=True)
+        return 1
+    print(json.dumps(times), flush=True)
+    return 0
 
 
 async def idle_memory(name: str, argv: Sequence[str], cwd: Path, workdir: Path, n: int) -> float:
@@ -152,6 +207,11 @@ async def run(args: argparse.Namespace) -> bool:
             started = await stack.enter_async_context(
                 servers(workdir, anchor, fake, args.baseline, before)
             )
+            if args.workers > 1:
+                argv = [*fake, "--workers", str(args.workers)]
+                log = workdir / "workers.log"
+                name = f"fake-{args.workers}w"
+                started.append(await stack.enter_async_context(server_process(name, argv, log)))
             if args.proxy:
                 upstream = started[1].url.replace("ws://", "http://", 1)
                 argv = ["-m", "proxy", "--port", "0", "--log-level", "warning"]
@@ -199,7 +259,7 @@ async def measure(
         for round_ in range(args.rounds):
             for name in rounds_order(list(urls), round_):
                 before = cpu_seconds(pids[name])
-                rate, times = await batch(urls[name], exchange, sessions)
+                rate, times = await batch(urls[name], exchange, sessions, args.clients)
                 used = cpu_seconds(pids[name]) - before
                 run = runs[name]
                 run["rate"].append(rate)
@@ -226,6 +286,10 @@ async def measure(
             before_rate = median(runs["baseline"]["rate"]) / median(runs["bare"]["rate"])
             before_p99 = median(runs["baseline"]["p99"]) / median(runs["bare"]["p99"])
             print(f"  baseline/bare sessions/s {before_rate:.2f}, p99 {before_p99:.2f}")
+        for name in runs:
+            if name.startswith("fake-"):
+                scaling = median(runs[name]["rate"]) / median(runs["fake"]["rate"])
+                print(f"  {name}/fake sessions/s {scaling:.2f} (1 to {args.workers} workers)")
         if "proxy" in runs:
             via = median(runs["proxy"]["rate"]) / median(runs["fake"]["rate"])
             print(f"  proxy/direct sessions/s {via:.2f}")
@@ -244,6 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=3, help="measured batches per server")
     parser.add_argument("--proxy", action="store_true", help="also measure through the proxy")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also measure `serve --workers N` (N > 1)"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=1, help="client processes sharing each batch"
+    )
+    parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--target-rate", type=float, default=0.8, help="minimum sessions/s ratio")
     parser.add_argument("--target-p99", type=float, default=1.25, help="maximum p99 ratio")
     parser.add_argument(
@@ -257,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the rest goes to `fakeupstream serve` (e.g. --workers 2)",
     )
     args = parser.parse_args(argv)
-    if min(args.sessions) < 1 or args.rounds < 1:
+    if args.child is not None:
+        return asyncio.run(child(args.child, args.sessions[0]))
+    if min(args.sessions) < 1 or args.rounds < 1 or args.clients < 1:
         parser.error("--sessions and --rounds must be at least 1")
     try:
         ok = asyncio.run(run(args))

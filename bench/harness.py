@@ -116,14 +116,26 @@ async def servers(
 
 
 def cpu_seconds(pid: int | None = None) -> float:
-    """CPU time (user + system) used so far by ``pid`` (Linux), or by this process."""
+    """CPU time (user + system) used so far by ``pid`` and its live children (Linux, so
+    ``serve --workers N`` counts its workers), or by this process."""
     if pid is None:
         return time.process_time()
     try:  # fields 14 and 15 of /proc/PID/stat, in clock ticks
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return float("nan")
+    return own + sum(cpu_seconds(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux), else none."""
+    try:
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
+    except (OSError, ValueError):
+        return []
 
 
 def rss_bytes(pid: int) -> int:
