@@ -59,9 +59,11 @@ from harness import (
     write_results,
 )
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
 CASSETTE = "text_response"
 MEMORY_TARGET = 100 * 1024
+_BROKEN = 3  # a client process's exit status when causal order was broken
 
 
 class CausalityError(RuntimeError):
@@ -145,8 +147,11 @@ async def batch(
                 await child.wait()
     times: list[float] = []
     for child, (out, _) in zip(children, outputs, strict=True):
+        failure = out.decode(errors="replace").strip()
+        if child.returncode == _BROKEN:
+            raise CausalityError(failure)
         if child.returncode != 0:
-            raise CausalityError(out.decode(errors="replace").strip() or "a client failed")
+            raise RuntimeError(f"a client process failed: {failure or child.returncode}")
         times.extend(json.loads(out))
     return sessions / elapsed, times
 
@@ -159,7 +164,10 @@ async def child(url: str, sessions: int) -> int:
     try:
         _, times = await batch(url, exchange, sessions)
     except CausalityError as exc:
-        print(f"causal order broken: {exc}", flush=True)
+        print(exc, flush=True)
+        return _BROKEN
+    except (OSError, RuntimeError, WebSocketException) as exc:
+        print(f"{url}: {exc!r}", flush=True)
         return 1
     print(json.dumps(times), flush=True)
     return 0
@@ -250,7 +258,7 @@ async def measure(
     urls = {server.name: f"{server.url}/v1/realtime?model=bench" for server in started}
     pids = {server.name: server.pid for server in started}
     for url in urls.values():  # warm-up
-        await batch(url, exchange, min(args.sessions))
+        await batch(url, exchange, min(*args.sessions, 100), args.clients)
     ok = True
     for sessions in args.sessions:
         runs: dict[str, dict[str, list[float]]] = {
@@ -259,7 +267,10 @@ async def measure(
         for round_ in range(args.rounds):
             for name in rounds_order(list(urls), round_):
                 before = cpu_seconds(pids[name])
-                rate, times = await batch(urls[name], exchange, sessions, args.clients)
+                try:
+                    rate, times = await batch(urls[name], exchange, sessions, args.clients)
+                except (OSError, RuntimeError, WebSocketException) as exc:
+                    raise RuntimeError(f"{name}, N={sessions}: {exc!r}") from None
                 used = cpu_seconds(pids[name]) - before
                 run = runs[name]
                 run["rate"].append(rate)
@@ -294,6 +305,8 @@ async def measure(
             via = median(runs["proxy"]["rate"]) / median(runs["fake"]["rate"])
             print(f"  proxy/direct sessions/s {via:.2f}")
         results["runs"][str(sessions)] = runs
+        # After every N, so a failure at a larger N keeps what was measured.
+        write_results(args.json, "concurrent_sessions", results)
         if sessions == min(max(args.sessions), 1000) or sessions == max(args.sessions):
             ok = ok and rate_ratio >= args.target_rate and p99_ratio <= args.target_p99
     return ok
@@ -337,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     except CausalityError as exc:
         print(f"concurrent_sessions: causal order broken: {exc}", file=sys.stderr)
         return 1
-    except (RuntimeError, OSError) as exc:
-        print(f"concurrent_sessions: error: {exc}", file=sys.stderr)
+    except (RuntimeError, OSError, WebSocketException) as exc:
+        print(f"concurrent_sessions: error: {exc!r}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
