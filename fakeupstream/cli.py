@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .cassette import valid_name
@@ -24,8 +25,9 @@ from .recordmode import RecordMode
 from .replay import ReplayOptions, check_speed
 from .serve.logs import cli_logging
 from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
-from .serve.server import FakeUpstream
+from .serve.server import DEFAULT_BACKLOG, FakeUpstream
 from .serve.tls import ServerCertificate
+from .serve.workers import WorkerUpstream, parse_worker, run_workers
 from .storage.file_writer import SavedCassette
 from .storage.library import CassetteLibrary
 from .unexpected import OnUnexpected, parse_on_unexpected
@@ -61,6 +63,23 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _worker(text: str) -> tuple[int, int, Path]:
+    try:
+        return parse_worker(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +140,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--tls-key", type=Path, default=None, metavar="PEM", help="the key of --tls-cert"
     )
+    serve.add_argument(
+        "--backlog",
+        type=_positive,
+        default=DEFAULT_BACKLOG,
+        help="connections the kernel queues until they are accepted (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT), to use more cores (default: 1)",
+    )
+    # Set by the supervisor of --workers on each worker's command line: INDEX/COUNT/DIR.
+    serve.add_argument("--worker", type=_worker, default=None, help=argparse.SUPPRESS)
     _add_verbosity(serve)
 
     record = commands.add_parser(
@@ -235,16 +268,28 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    fake = FakeUpstream(
-        args.cassette_dir,
-        args.cassette,
-        replay=ReplayOptions(
-            speed=args.speed, fresh_ids=args.fresh_ids, on_unexpected=args.on_unexpected
-        ),
-        host=args.host,
-        port=args.port,
-        tls=_tls(args),
+    if args.workers > 1 and args.worker is None:
+        return _serve_workers(args)
+    options = ReplayOptions(
+        speed=args.speed, fresh_ids=args.fresh_ids, on_unexpected=args.on_unexpected
     )
+    listen: dict[str, Any] = {"host": args.host, "port": args.port, "backlog": args.backlog}
+    if args.worker is None:
+        fake = FakeUpstream(
+            args.cassette_dir, args.cassette, replay=options, tls=_tls(args), **listen
+        )
+    else:
+        index, count, control = args.worker
+        fake = WorkerUpstream(
+            args.cassette_dir,
+            args.cassette,
+            replay=options,
+            tls=_tls(args),
+            index=index,
+            count=count,
+            control=control,
+            **listen,
+        )
 
     def ready() -> None:
         print(f"listening on {fake.url}", flush=True)
@@ -262,6 +307,32 @@ def _tls(args: argparse.Namespace) -> bool | ServerCertificate:
     if args.tls_cert is not None:
         return ServerCertificate(args.tls_cert, args.tls_key)
     return bool(args.tls)
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    """Supervise ``args.workers`` worker processes serving one port."""
+    if args.cassette is not None:
+        CassetteLibrary(args.cassette_dir).load(args.cassette)  # fail once, not N times
+    command = [sys.executable, "-m", "fakeupstream", "serve", "--host", args.host]
+    command += ["--speed", repr(args.speed), "--backlog", str(args.backlog)]
+    if args.cassette_dir is not None:
+        command += ["--cassette-dir", str(Path(args.cassette_dir).resolve())]
+    if args.cassette is not None:
+        command += ["--cassette", args.cassette]
+    if args.fresh_ids:
+        command.append("--fresh-ids")
+    if args.on_unexpected is not None:
+        command += ["--on-unexpected", args.on_unexpected.value]
+    if args.tls:
+        command.append("--tls")
+    if args.tls_cert is not None and args.tls_key is not None:
+        command += ["--tls-cert", str(args.tls_cert), "--tls-key", str(args.tls_key)]
+    command += ["-q"] if args.quiet else ["-v"] * args.verbose
+
+    def ready(url: str) -> None:
+        print(f"listening on {url}", flush=True)
+
+    return run_workers(command, args.workers, args.host, args.port, ready)
 
 
 def _record(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ The server executes the plan; it decides nothing itself.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
@@ -36,6 +36,7 @@ from .report import ConnectionReport, Mismatch
 from .responses import HttpResponse, error_response, json_response
 from .rest import KeyAccepted, KeyRejected, KeyVerdict, invalid_key_steps
 from .upgrade import UpgradeRequest, route
+from .wire import WireFrames
 
 __all__ = [
     "CassetteSource",
@@ -71,6 +72,10 @@ class ReplayPlan:
 
     ``session`` is the session config of the ephemeral key the client presented:
     ``session.created`` shows it (see :func:`fakeupstream.rest.with_session_config`).
+
+    ``wire`` holds the encoded frames of a cassette timeline, shared by every
+    connection that replays it (``None`` for a handshake answer, often made up
+    for one connection: the session encodes its own).
     """
 
     cassette: Cassette
@@ -79,6 +84,7 @@ class ReplayPlan:
     ids: EventIds
     faults: tuple[Fault, ...] = ()
     session: JSONObject | None = None
+    wire: WireFrames | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,9 @@ class RecordPlan:
 
 Plan: TypeAlias = Refused | ReplayPlan | RecordPlan
 
+_MAX_TIMELINES = 256
+"""Encoded timelines a planner keeps (a timeline is kept alive by its entry)."""
+
 
 class ConnectionPlanner:
     """Plans each connection of one server (see the module docstring for the order).
@@ -99,15 +108,23 @@ class ConnectionPlanner:
     Args:
         source: the cassettes.
         records: tells whether a cassette is recorded in this run; ``None``: never.
+        ids: the connection ids to give out (by default 1, 2, 3, ...).
     """
 
     def __init__(
-        self, source: CassetteSource, records: Callable[[str], bool] | None = None
+        self,
+        source: CassetteSource,
+        records: Callable[[str], bool] | None = None,
+        *,
+        ids: Iterator[int] | None = None,
     ) -> None:
         self._source = source
         self._records = records
-        self._ids = itertools.count(1)
+        self._ids = ids if ids is not None else itertools.count(1)
         self._connections: dict[str, int] = {}
+        # Encoded frames per timeline, keyed by the timeline's identity: a cassette
+        # reloaded after an edit brings new timelines (and the oldest entries go).
+        self._wire: dict[int, WireFrames] = {}
 
     def reset(self) -> None:
         """Start every cassette at its first episode again."""
@@ -210,7 +227,24 @@ class ConnectionPlanner:
                     differences=list(decision.differences),
                 )
             )
-        return ReplayPlan(cassette, episode.timeline, report, ids, episode.faults, session)
+        return ReplayPlan(
+            cassette,
+            episode.timeline,
+            report,
+            ids,
+            episode.faults,
+            session,
+            self._wire_for(episode.timeline),
+        )
+
+    def _wire_for(self, steps: Sequence[Step]) -> WireFrames:
+        """The shared encoded frames of ``steps`` (built on first use)."""
+        wire = self._wire.get(id(steps))
+        if wire is None or wire.steps is not steps:  # the id of a timeline since dropped
+            if len(self._wire) >= _MAX_TIMELINES:
+                del self._wire[next(iter(self._wire))]
+            wire = self._wire[id(steps)] = WireFrames(steps)
+        return wire
 
     def _refuse(self, report: ConnectionReport, response: HttpResponse) -> Refused:
         report.refuse()

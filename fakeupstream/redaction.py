@@ -85,7 +85,10 @@ def is_secret_param(name: str) -> bool:
 def redact_target(target: str) -> str:
     """Mask the values of key-bearing query parameters in a request target."""
     parts = urlsplit(target)
-    if not parts.query:
+    # No parameter name can be key-bearing if no secret word appears in the query at all,
+    # and none is hidden in a percent-escape (`api_%6Bey`): then the target is returned as
+    # it came (the common case, checked once per connection).
+    if not parts.query or ("%" not in parts.query and not _SECRET_WORDS.search(parts.query)):
         return target
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     masked = [(name, REDACTED if is_secret_param(name) else value) for name, value in pairs]

@@ -46,6 +46,7 @@ from .rules import Rule
 from .session_model import OBSERVED_SERVER_EVENTS, SessionModel
 from .timeshift import shift_times
 from .unexpected import POLICY_CLOSE_CODE, OnUnexpected, close_reason
+from .wire import WireFrames
 
 __all__ = ["Action", "Close", "ReplayOptions", "ReplaySession", "Send", "check_speed"]
 
@@ -123,6 +124,8 @@ class ReplaySession:
             session model (see :mod:`.rules`).
         greet: send the session model's ``session.created`` first (a cassette
             with rules and no timeline).
+        wire: the encoded frames of ``steps``, shared with other connections replaying
+            the same timeline (see :mod:`.wire`); by default this session encodes its own.
     """
 
     def __init__(
@@ -140,9 +143,13 @@ class ReplaySession:
         on_unexpected: OnUnexpected = OnUnexpected.EMULATE,
         rules: Sequence[Rule] = (),
         greet: bool = False,
+        wire: WireFrames | None = None,
     ) -> None:
         check_speed(speed)
         self._steps = tuple(steps)
+        if wire is not None and wire.steps is not steps:
+            raise ValueError("wire must encode the very steps this session replays")
+        self._wire = wire if wire is not None else WireFrames(self._steps)
         self._report = report
         self._speed = speed
         self._default_match = default_match
@@ -156,7 +163,6 @@ class ReplaySession:
         self._outbox: list[Action] = []
         # recorded client event_id -> the one actually sent (None: it sent none)
         self._echo: dict[str, str | None] = {}
-        self._wire: dict[int, str | bytes] = {}
         self._fresh_ids = fresh_ids
         self._after_append = False  # the last client step matched was an audio append
         self._on_unexpected = on_unexpected
@@ -460,13 +466,12 @@ class ReplaySession:
         if self._fresh_ids is not None:
             event = self._fresh_ids.outgoing(step.data)
             return encode_event(_rewrite(event, self._time_shift, self._echo) or event)
-        rewritten = _rewrite(step.data, self._time_shift, self._echo)
-        if rewritten is not None:
-            return encode_event(rewritten)
-        wire = self._wire.get(index)
-        if wire is None:
-            wire = self._wire[index] = encode_event(step.data)
-        return wire
+        if self._echo and step.event_type == "error":
+            # It may quote an event_id this client sent: encoded for this connection only.
+            rewritten = _rewrite(step.data, self._time_shift, self._echo)
+            if rewritten is not None:
+                return encode_event(rewritten)
+        return self._wire.encoded(index, step.data, self._time_shift)
 
     # -- end ------------------------------------------------------------------------------
 

@@ -146,3 +146,15 @@ def test_mask_keeps_a_short_prefix_only() -> None:
     assert mask(KEY) == "sk-SE…"
     assert mask("abcdefgh") == "ab…"
     assert mask("ab") == "…"
+
+
+def test_a_target_with_nothing_to_mask_comes_back_as_it_came() -> None:
+    assert redact_target("/v1/realtime?model=gpt-realtime&x=a+b") == (
+        "/v1/realtime?model=gpt-realtime&x=a+b"
+    )
+
+
+def test_a_key_bearing_name_hidden_in_a_percent_escape_is_still_masked() -> None:
+    assert redact_target(f"/v1/realtime?model=m&api_%6Bey={KEY}") == (
+        "/v1/realtime?model=m&api_key=REDACTED"
+    )

@@ -88,7 +88,7 @@ def upgrade_fault(
     assert fault.close is not None
     plan.report.answer(f"fault: {fault.describe()}")
     close = CloseStep(*fault.close)
-    return dataclasses.replace(plan, steps=(close,)), None
+    return dataclasses.replace(plan, steps=(close,), wire=None), None
 
 
 async def _hold(connection: ServerConnection, seconds: float) -> None:
@@ -140,6 +140,13 @@ class FaultRunner:
             else:
                 await self._ws.send(_drip(frame, self._schedule.rate))
         return await self._fire()
+
+    async def send_all(self, frames: list[str | bytes]) -> bool:
+        """Send frames one by one through :meth:`send`; ``True`` once a fault ended it."""
+        for data in frames:
+            if await self.send(data):
+                return True
+        return False
 
     async def received(self, data: str | bytes) -> bool:
         """Note a client frame, then fire what it triggers (``event: TYPE``)."""

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection
 
@@ -34,8 +34,9 @@ from ..upgrade import route, split_cassette_prefix
 
 __all__ = ["MAX_HEAD", "TLS_HINT", "AdminHandler", "RestHandler", "front_door"]
 
-AdminHandler = Callable[[str, str], HttpResponse]
-"""Answers one admin request: ``(method, target) -> response``."""
+AdminHandler = Callable[[str, str], HttpResponse | Awaitable[HttpResponse]]
+"""Answers one admin request: ``(method, target) -> response``, or an awaitable of
+the response when answering needs I/O (asking the other workers: :mod:`.workers`)."""
 
 RestHandler = Callable[[HttpRequest], HttpResponse | None]
 """Answers a plain HTTP request (body read) on a REST route; ``None`` when it is not one."""
@@ -95,7 +96,23 @@ def front_door(admin: AdminHandler, rest: RestHandler | None = None) -> type[Ser
             if answer is None:
                 super().data_received(head)
                 return
-            assert isinstance(answer, HttpResponse)
+            if isinstance(answer, HttpResponse):
+                self._answer(answer)
+                return
+            # Answered later; the task is kept here so it is not garbage-collected.
+            self._later = asyncio.ensure_future(cast(Awaitable[HttpResponse], answer))
+            self._later.add_done_callback(self._answer_later)
+
+        def _answer_later(self, task: asyncio.Future[HttpResponse]) -> None:
+            if task.cancelled():
+                self._answer(error_response(503, "the server is stopping", "stopping"))
+            elif task.exception() is not None:
+                message = f"fakeupstream internal error: {task.exception()!r}"
+                self._answer(error_response(500, message, "internal_error"))
+            else:
+                self._answer(task.result())
+
+        def _answer(self, answer: HttpResponse) -> None:
             transport = self.transport
             assert isinstance(transport, asyncio.WriteTransport)
             transport.write(answer.encode())

@@ -36,7 +36,7 @@ from ..http_request import HttpRequest
 from ..ids import IdRewriter, base62
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
-from ..replay import Close, ReplayOptions, ReplaySession
+from ..replay import Close, ReplayOptions, ReplaySession, Send
 from ..report import ConnectionReport, Outcome
 from ..responses import HttpResponse, error_response, reason_phrase
 from ..rest import RealtimeRest, cassette_models, target_with_model, with_session_config
@@ -44,13 +44,14 @@ from ..rules import Rule, RuleClose
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
 from ..unexpected import OnUnexpected
+from .burst import send_burst
 from .fault_runner import FaultRunner, deafenable, upgrade_fault
 from .front_door import front_door
 from .logs import PROTOCOL_LOGGER, RedactSecrets, frame_summary, log_connection
 from .record_relay import RecordingConfig, RecordRelay
 from .tls import ServerCertificate
 
-__all__ = ["MAX_REPORTS", "FakeUpstream"]
+__all__ = ["DEFAULT_BACKLOG", "MAX_REPORTS", "FakeUpstream"]
 
 logger = logging.getLogger("fakeupstream")
 # A library logs only when the application configures logging (the CLI does with -v);
@@ -59,6 +60,8 @@ logger.addHandler(logging.NullHandler())
 # websockets logs every header at debug level through this logger: never show a key.
 logger.addFilter(RedactSecrets())
 
+DEFAULT_BACKLOG = 1024
+"""Listen backlog: asyncio's default (100) overflows when a thousand clients connect at once."""
 MAX_REPORTS = 10_000
 """How many connection reports a server keeps (the oldest are dropped first)."""
 _OPEN_TIMEOUT = 10.0
@@ -86,6 +89,10 @@ class FakeUpstream:
         tls: serve ``wss://`` and ``https://``: ``True`` for the local CA's
             certificate (:meth:`ServerCertificate.local`, needs the ``tls`` extra),
             or a :class:`ServerCertificate` of your own.
+        backlog: the listen queue: connections the kernel holds until they are accepted
+            (it caps this at ``net.core.somaxconn``); size it for bursts of clients.
+        reuse_port: share the port with other processes (``SO_REUSEPORT``), as the
+            workers of ``fakeupstream serve --workers N`` do.
     """
 
     def __init__(
@@ -98,6 +105,8 @@ class FakeUpstream:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: bool | ServerCertificate = False,
+        backlog: int = DEFAULT_BACKLOG,
+        reuse_port: bool = False,
     ) -> None:
         self.certificate: ServerCertificate | None = (
             ServerCertificate.local() if tls is True else tls or None
@@ -123,6 +132,8 @@ class FakeUpstream:
             self.library.load(cassette)  # fail now, not on the first connection
         self.host = host
         self.port = port
+        self._backlog = backlog
+        self._reuse_port = reuse_port
         self._requested_port = port
         self._default = cassette
         self._current = cassette
@@ -166,6 +177,8 @@ class FakeUpstream:
             create_connection=deafenable(front_door(self._admin, self._rest_answer)),
             # Documented: extra keyword arguments go to loop.create_server.
             ssl=self._ssl,
+            backlog=self._backlog,
+            reuse_port=self._reuse_port or None,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         logger.debug("listening on %s (cassettes in %s)", self.url, self.library.directory)
@@ -283,7 +296,7 @@ class FakeUpstream:
 
     # -- the handshake: execute the plan --------------------------------------------------
 
-    def _admin(self, method: str, target: str) -> HttpResponse:
+    def _admin(self, method: str, target: str) -> HttpResponse | Awaitable[HttpResponse]:
         try:
             return handle_admin(method, target, self)
         except Exception as exc:  # a bug: report it, answer like a server would
@@ -424,6 +437,7 @@ class FakeUpstream:
             or OnUnexpected.EMULATE,
             rules=(*self._rules, *plan.cassette.rules),
             greet=plan.cassette.simulated and plan.report.outcome is Outcome.REPLAYED,
+            wire=plan.wire,  # frames encoded once per timeline, not per connection
         )
 
     def _log(self, report: ConnectionReport, *, status: int | None = None) -> None:
@@ -496,34 +510,48 @@ async def _replay(
     ``config`` is the session config of the client's ephemeral key, shown in
     ``session.created``.
     """
-    frames = logger.isEnabledFor(logging.DEBUG)  # -v: one line per frame
+    log_frames = logger.isEnabledFor(logging.DEBUG)  # -v: one line per frame
     if faults is not None and await faults.start():
         return
     while True:
-        for action in session.due(loop.time()):
-            if isinstance(action, Close):
-                await ws.close(action.code, action.reason)
-                session.finish(action.code, action.reason, by="server")
-                return
-            data = action.data if config is None else with_session_config(action.data, config)
-            if faults is None:
-                await ws.send(data)
-            elif await faults.send(data):
-                return
-            if frames:
+        frames, close = _split_due(session.due(loop.time()))
+        if config is not None:
+            frames = [with_session_config(data, config) for data in frames]
+        if log_frames:
+            for data in frames:
                 logger.debug("connection %d > %s", number, frame_summary(data))
+        if faults is None:
+            await send_burst(ws, frames)  # the frames due together go in one write
+        elif await faults.send_all(frames):
+            return
+        if close is not None:
+            await ws.close(close.code, close.reason)
+            session.finish(close.code, close.reason, by="server")
+            return
         deadline = session.deadline()
-        timeout = None if deadline is None else max(0.0, deadline - loop.time())
-        try:
-            async with asyncio.timeout(timeout):
-                message = await ws.recv()
-        except TimeoutError:
-            continue
-        if frames:
+        if deadline is None:  # waiting on the client: no timer to arm and cancel
+            message = await ws.recv()
+        else:
+            try:
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    message = await ws.recv()
+            except TimeoutError:
+                continue
+        if log_frames:
             logger.debug("connection %d < %s", number, frame_summary(message))
         session.receive(message, loop.time())
         if faults is not None and await faults.received(message):
             return
+
+
+def _split_due(actions: Sequence[Send | Close]) -> tuple[list[str | bytes], Close | None]:
+    """The frames to send, and the close that ends them (nothing after a close is sent)."""
+    frames: list[str | bytes] = []
+    for action in actions:
+        if isinstance(action, Close):
+            return frames, action
+        frames.append(action.data)
+    return frames, None
 
 
 def _offered_subprotocols(headers: Headers) -> list[str]:

@@ -12,6 +12,7 @@ from .cassette_file import dump_cassette, load_cassette
 __all__ = ["SUFFIX", "CassetteLibrary", "bundled_cassette_dir"]
 
 SUFFIX = ".yaml"
+_MAX_PATHS = 4096
 
 
 def bundled_cassette_dir() -> Path:
@@ -37,6 +38,7 @@ class CassetteLibrary:
     def __init__(self, directory: Path | str | None = None) -> None:
         self.directory = Path(directory) if directory is not None else bundled_cassette_dir()
         self._cache: dict[str, tuple[tuple[int, int], Cassette]] = {}
+        self._paths: dict[str, Path] = {}  # valid names already seen: checked once per name
 
     def names(self) -> list[str]:
         """The cassette names, sorted; those in subdirectories as ``dir/name``."""
@@ -51,9 +53,15 @@ class CassetteLibrary:
 
     def path_for(self, name: str) -> Path:
         """Where cassette ``name`` lives (whether or not it exists yet)."""
+        path = self._paths.get(name)
+        if path is not None:
+            return path
         if not valid_name(name):
             raise CassetteNotFound(name, self.names(), self.directory)
-        return self.directory / f"{name}{SUFFIX}"
+        if len(self._paths) >= _MAX_PATHS:
+            self._paths.clear()
+        path = self._paths[name] = self.directory / f"{name}{SUFFIX}"
+        return path
 
     def exists(self, name: str) -> bool:
         """Tell whether cassette ``name`` exists."""

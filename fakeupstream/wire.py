@@ -1,0 +1,63 @@
+"""Recorded server frames in their wire form, encoded once and shared by every connection.
+
+Encoding a recorded event (``json.dumps``) and walking it for time fields
+(:func:`~fakeupstream.timeshift.shift_times`) cost more CPU than everything else
+the replay engine does for a frame. Neither depends on the connection, only on
+the event and on the time shift, which is a whole number of seconds that every
+connection opened in the same second shares. So a :class:`WireFrames` is built
+per timeline (the planner keeps them) and remembers, for each server step:
+
+- whether the event has a time field at all (most do not: their wire form is
+  encoded once and returned as is, whatever the shift);
+- the wire form for the last shift asked, for the events that do.
+
+What does depend on the connection (fresh ids, an ``error`` echoing an
+``event_id`` the client actually sent) stays with the replay session, which
+asks :meth:`WireFrames.encoded` only for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .cassette import JSONObject, Step, encode_event
+from .timeshift import shift_times
+
+__all__ = ["WireFrames"]
+
+
+class WireFrames:
+    """The encoded server frames of one timeline (see the module docstring).
+
+    Args:
+        steps: the timeline; kept, so the owner can tell it is the same one.
+    """
+
+    __slots__ = ("_plain", "_shifted", "_timed", "steps")
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        self.steps = steps
+        self._plain: dict[int, str] = {}
+        self._timed: dict[int, bool] = {}
+        self._shifted: dict[int, tuple[int, str]] = {}
+
+    def encoded(self, index: int, event: JSONObject, shift: int) -> str:
+        """The wire form of ``event`` (step ``index``) with its times moved by ``shift``.
+
+        ``event`` must be the data of step ``index`` of :attr:`steps`: the cache
+        is keyed by the index.
+        """
+        timed = self._timed.get(index)
+        if timed is None:
+            timed = self._timed[index] = shift_times(event, 1) is not event
+        if not timed or not shift:
+            plain = self._plain.get(index)
+            if plain is None:
+                plain = self._plain[index] = encode_event(event)
+            return plain
+        cached = self._shifted.get(index)
+        if cached is not None and cached[0] == shift:
+            return cached[1]
+        wire = encode_event(shift_times(event, shift))
+        self._shifted[index] = (shift, wire)  # only the latest shift: the clock moves on
+        return wire
