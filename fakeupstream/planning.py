@@ -25,6 +25,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
+from urllib.parse import urlsplit
 
 from .cassette import Cassette, Step, valid_name
 from .exceptions import CassetteError, CassetteNotFound
@@ -108,6 +109,21 @@ class ConnectionPlanner:
         """Tell whether connections to cassette ``name`` are recorded in this run."""
         return self._records is not None and valid_name(name) and self._records(name)
 
+    def cassette_for(self, target: str, *, selected: str | None) -> str | None:
+        """The cassette :meth:`plan` would load for ``target``, if any.
+
+        The server loads it in a thread first, so that reading a large (or hostile)
+        file never blocks the event loop; :meth:`plan` then finds it cached.
+        """
+        try:
+            where = route(urlsplit(target).path)
+        except ValueError:
+            return None
+        name = None if where is None else where.cassette or selected
+        if name is None or not valid_name(name) or self.records(name):
+            return None
+        return name
+
     def plan(
         self,
         target: str,
@@ -152,10 +168,13 @@ class ConnectionPlanner:
         try:
             cassette = self._source.load(name)
         except CassetteNotFound as exc:
-            response = error_response(404, str(exc), "unknown_cassette", available=exc.available)
+            # HTTP answers never show where files are (exc.public() names no directory).
+            response = error_response(
+                404, exc.public(), "unknown_cassette", available=exc.available
+            )
             return self._refuse(report, response)
         except CassetteError as exc:
-            message = f"cassette {name!r} is malformed: {exc}"
+            message = f"cassette {name!r} is malformed: {exc.public()}"
             return self._refuse(report, error_response(500, message, "invalid_cassette"))
         return self._handshake(cassette, request, report)
 

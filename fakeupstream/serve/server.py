@@ -27,7 +27,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..admin import handle_admin
-from ..exceptions import CassetteError
+from ..exceptions import CassetteError, CassetteNotFound
 from ..ids import IdRewriter
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
@@ -219,7 +219,7 @@ class FakeUpstream:
             try:
                 listing.append((name, self.library.load(name).description))
             except CassetteError as exc:
-                listing.append((name, f"<invalid: {exc}>"))
+                listing.append((name, f"<invalid: {exc.public()}>"))
         return listing
 
     @property
@@ -242,6 +242,26 @@ class FakeUpstream:
             return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
 
     def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response | None] | None:
+        name = self._planner.cassette_for(request.path, selected=self._current)
+        if name is None:
+            return self._execute(connection, request)
+        return self._load_then_execute(connection, request, name)
+
+    async def _load_then_execute(
+        self, connection: ServerConnection, request: Request, name: str
+    ) -> Response | None:
+        # Parsing is CPU-bound and a file may be large (or an alias bomb, refused by the
+        # reader's limits): do it off the event loop, so health checks and every other
+        # session go on meanwhile. The planner then finds the cassette cached; an error
+        # is the planner's to report, so it is dropped here.
+        with contextlib.suppress(CassetteError, CassetteNotFound):
+            await asyncio.to_thread(self.library.load, name)
+        answer = self._execute(connection, request)
+        return await answer if isinstance(answer, Awaitable) else answer
+
+    def _execute(
         self, connection: ServerConnection, request: Request
     ) -> Response | Awaitable[Response | None] | None:
         plan = self._planner.plan(
