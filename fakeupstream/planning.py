@@ -196,7 +196,7 @@ class ConnectionPlanner:
             return ReplayPlan(cassette, decision.steps, report, ids)
         report.replay()
         if decision.differences:
-            report.mismatches.append(
+            report.add_mismatch(
                 Mismatch(
                     what="unexpected upgrade request",
                     step=None,
