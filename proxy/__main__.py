@@ -16,7 +16,12 @@ import os
 import signal
 import sys
 
-from proxy.config import ConfigError, ProxyConfig, parse_upstream_header
+from proxy.config import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ConfigError,
+    ProxyConfig,
+    parse_upstream_header,
+)
 from proxy.gateway import Gateway
 from proxy.logs import TRACE
 
@@ -46,6 +51,16 @@ def _seconds(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+
+
+def _size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{size} is not a positive number of bytes")
+    return size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="upstream connect + upgrade timeout, then HTTP 504 (default: %(default)s)",
     )
     parser.add_argument(
+        "--max-message-size",
+        type=_size,
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        metavar="BYTES",
+        help="largest message relayed either way; a larger one closes with 1009 "
+        "(default: %(default)s, 16 MiB)",
+    )
+    parser.add_argument(
         "--log-level", choices=list(_LOG_LEVELS), default="info", help="(default: %(default)s)"
     )
     return parser
@@ -108,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             api_key_env=args.api_key_env,
             upstream_headers=tuple(parse_upstream_header(h) for h in args.upstream_header),
             connect_timeout=args.connect_timeout,
+            max_message_size=args.max_message_size,
         )
     except ConfigError as exc:
         parser.print_usage(sys.stderr)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "REALTIME_PATH",
     "ConfigError",
     "ProxyConfig",
@@ -25,6 +26,10 @@ __all__ = [
 
 #: The only path the gateway serves, and the path it appends to the upstream base.
 REALTIME_PATH = "/v1/realtime"
+
+#: The largest message relayed by default, either way: the GA API takes audio events
+#: of up to ~15 MiB, and a frame over the limit is refused before it is buffered.
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 _SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
@@ -67,6 +72,9 @@ class ProxyConfig:
             connection. Empty by default: see :func:`build_upstream_target`.
         connect_timeout: Seconds allowed for the upstream TCP connect plus the
             WebSocket upgrade before the client gets HTTP 504.
+        max_message_size: The largest message (bytes) read from either side; a
+            larger one closes that side with 1009 (and the other with 1011), so
+            one frame can never make the gateway buffer more than this.
     """
 
     upstream: str
@@ -75,6 +83,7 @@ class ProxyConfig:
     # config object ends up in logs and tracebacks.
     upstream_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     connect_timeout: float = 10.0
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
 
     def __post_init__(self) -> None:
         _split_base(self.upstream)  # validates, raises ConfigError
@@ -82,6 +91,11 @@ class ProxyConfig:
             raise ConfigError(
                 f"connect timeout must be a positive number of seconds, "
                 f"got {self.connect_timeout!r}"
+            )
+        if isinstance(self.max_message_size, bool) or self.max_message_size < 1:
+            raise ConfigError(
+                f"max message size must be a positive number of bytes, "
+                f"got {self.max_message_size!r}"
             )
         if self.api_key_env is not None and not self.api_key_env:
             raise ConfigError("--api-key-env needs the name of an environment variable")

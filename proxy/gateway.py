@@ -32,10 +32,6 @@ from proxy.relay import RelayResult, relay
 
 __all__ = ["Gateway"]
 
-# Realtime audio events are base64 chunks that can reach megabytes; the
-# gateway relays whatever the two ends agree to, so it sets no size limit.
-_MAX_SIZE = None
-
 
 class _NoRedirectConnect(ws_connect):
     """``connect`` that reports a redirect instead of following it.
@@ -113,7 +109,9 @@ class Gateway:
             # The handshake timeout includes our upstream connect; leave room
             # so that a slow upstream is reported as 504, not cut off silently.
             open_timeout=self.config.connect_timeout + 10,
-            max_size=_MAX_SIZE,
+            # Checked on each frame header, before its payload is read: a 500 MB
+            # frame costs nothing but the close (1009) it gets.
+            max_size=self.config.max_message_size,
             logger=client_ws_logger(),
         )
         return self
@@ -164,7 +162,8 @@ class Gateway:
         """Check the request, then open the upstream before accepting the client."""
         checked = check_request(request.path, request.headers, self.config, os.environ)
         if isinstance(checked, Response):
-            self._log.info("refused %s: HTTP %d", urlsplit(request.path).path, checked.status_code)
+            path = request.path.partition("?")[0]  # not urlsplit: the target may not parse
+            self._log.info("refused %s: HTTP %d", path, checked.status_code)
             return checked
         if self._closing:
             return _shutting_down()
@@ -206,7 +205,7 @@ class Gateway:
             target.url,
             additional_headers=list(target.headers),
             open_timeout=self.config.connect_timeout,
-            max_size=_MAX_SIZE,
+            max_size=self.config.max_message_size,
             # The GA SDK offers no compression either; and every frame would
             # otherwise be inflated here only to be deflated again.
             compression=None,

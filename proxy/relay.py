@@ -61,7 +61,9 @@ class RelayResult:
     forwarded: tuple[int, str] | None
 
 
-def forwardable_close(rcvd: Close | None, side: Side) -> tuple[int, str]:
+def forwardable_close(
+    rcvd: Close | None, side: Side, *, sent: Close | None = None
+) -> tuple[int, str]:
     """Choose the close to send to the other side when ``side`` has closed.
 
     The code and reason are copied when the code may be sent on the wire.
@@ -73,10 +75,15 @@ def forwardable_close(rcvd: Close | None, side: Side) -> tuple[int, str]:
         rcvd: The close frame received from ``side``, ``None`` if the
             connection ended without one.
         side: Which side closed.
+        sent: The close the gateway sent to ``side``, if it closed first: 1009
+            (``side`` sent a message over ``--max-message-size``) is passed on as
+            1009, so the other side learns why.
 
     Returns:
         ``(code, reason)`` for ``close()`` on the other side.
     """
+    if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
+        return CloseCode.MESSAGE_TOO_BIG, f"{side} sent a message over the gateway's size limit"
     if rcvd is None:
         return CloseCode.INTERNAL_ERROR, f"{side} closed without a close frame"
     if rcvd.code == CloseCode.NO_STATUS_RCVD:
@@ -174,6 +181,7 @@ async def relay(client: Connection, upstream: Connection, logger: logging.Logger
     }
     closed_by: Side | None = None
     received: Close | None = None
+    sent: Close | None = None
     forwarded: tuple[int, str] | None = None
     try:
         pending: set[asyncio.Task[ConnectionClosed | None]] = set(pumps)
@@ -183,8 +191,9 @@ async def relay(client: Connection, upstream: Connection, logger: logging.Logger
             for task, (side, peer) in pumps.items():
                 if task.done() and other is None and (closed := task.result()) is not None:
                     closed_by, received, other = side, closed.rcvd, peer
+                    sent = closed.sent
         if closed_by is not None and other is not None:
-            forwarded = forwardable_close(received, closed_by)
+            forwarded = forwardable_close(received, closed_by, sent=sent)
             await other.close(*forwarded)
     finally:
         for task in pumps:
