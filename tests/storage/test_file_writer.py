@@ -150,3 +150,24 @@ async def test_a_recording_replays_with_its_times_shifted_to_now(
             replayed = await recv_event(ws)
     later = int(datetime(2026, 9, 1, tzinfo=UTC).timestamp())
     assert replayed["session"]["expires_at"] == later + 3600
+
+
+def test_the_guard_decodes_binary_frames(tmp_path: Path) -> None:
+    # Not a registered secret: found by its shape, inside bytes the cassette stores as base64.
+    key = "sk-proj-" + "A1b2C3d4" * 6
+    frame = FrameStep(SERVER, b"\x00\x01" + key.encode() + b"\xff")
+    with pytest.raises(SecretLeakError) as caught:
+        save(CassetteWriter(tmp_path), Episode(timeline=(frame,)), SaveAction.APPEND)
+    [finding] = caught.value.findings
+    assert finding == "connection 1, step 0 (server binary), byte 2: an OpenAI API key (sk-pr…)"
+    assert key not in str(caught.value)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".c.lock"]
+
+
+def test_the_guard_finds_other_vendors_keys_in_sidecars(tmp_path: Path) -> None:
+    leaky = base64.b64encode(b"\x00" * 200 + b"AKIAIOSFODNN7EXAMPLE" + b"\x00" * 200).decode()
+    with pytest.raises(SecretLeakError) as caught:
+        save(
+            CassetteWriter(tmp_path, sidecar_threshold=100), episode(audio=leaky), SaveAction.APPEND
+        )
+    assert caught.value.findings[0].endswith("an AWS access key (AKIAI…)")
