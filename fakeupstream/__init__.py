@@ -4,6 +4,7 @@ The names below are the public API; everything else is private and may change.
 """
 
 from ._version import __version__
+from .access import AccessPolicy
 from .cassette import (
     Cassette,
     CloseStep,
@@ -39,6 +40,7 @@ from .storage.yaml_dumper import dumps_cassette
 from .storage.yaml_reader import loads_cassette
 
 __all__ = [
+    "AccessPolicy",
     "Cassette",
     "CassetteError",
     "CassetteLibrary",

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._version import __version__
+from .access import CLIENT_TOKEN_ENV, AccessPolicy
 from .cassette import valid_name
 from .exceptions import CassetteError, FakeUpstreamError, RecordError
 from .recordmode import RecordMode
@@ -84,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         help="delay scale: 0 = no delays, 1 = real time (default: %(default)s)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    _add_access_options(serve, client_token=False)
 
     record = commands.add_parser(
         "record",
@@ -122,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         "once: only record it if it does not exist (default: %(default)s)",
     )
     record.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    _add_access_options(record, client_token=True)
 
     listing = commands.add_parser("list", help="list cassettes with their descriptions")
     listing.add_argument(
@@ -165,6 +169,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _add_access_options(parser: argparse.ArgumentParser, *, client_token: bool) -> None:
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also answer browser pages from ORIGIN (e.g. https://app.example; '*': any); "
+        "by default only loopback origins and clients that send no Origin (repeatable)",
+    )
+    if client_token:
+        parser.add_argument(
+            "--client-token",
+            default=os.environ.get(CLIENT_TOKEN_ENV) or None,
+            metavar="TOKEN",
+            help="relay only clients that send TOKEN in the X-FakeUpstream-Token header or "
+            f"the fakeupstream_token query parameter (default: ${CLIENT_TOKEN_ENV}, if set)",
+        )
+
+
+def _access(args: argparse.Namespace) -> AccessPolicy:
+    return AccessPolicy(
+        allow_origins=tuple(args.allow_origin),
+        client_token=getattr(args, "client_token", None) or None,
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.verbose:
         import logging
@@ -176,6 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
         replay=ReplayOptions(speed=args.speed, fresh_ids=args.fresh_ids),
         host=args.host,
         port=args.port,
+        access=_access(args),
     )
 
     def ready() -> None:
@@ -209,7 +240,12 @@ def _record(args: argparse.Namespace) -> int:
 
     config = RecordingConfig.from_env(mode, upstream=args.upstream, on_saved=saved, on_error=failed)
     fake = FakeUpstream(
-        args.cassette_dir, args.cassette, host=args.host, port=args.port, recording=config
+        args.cassette_dir,
+        args.cassette,
+        host=args.host,
+        port=args.port,
+        recording=config,
+        access=_access(args),
     )
     recording = fake.records(args.cassette)
 

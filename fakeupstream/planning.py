@@ -7,8 +7,11 @@ here, in this order:
 2. **select**: the cassette named in the path, else the one selected for the next
    connections, else the server's default (none at all: 404 ``no_cassette``); the
    connection gets its :class:`~fakeupstream.report.ConnectionReport` from here on;
+   a browser page's ``Origin`` that is not allowed is refused here (403, see
+   :mod:`~fakeupstream.access`);
 3. **record or replay**: the :class:`~fakeupstream.recordmode.RecordPolicy` says
-   whether this cassette is recorded in this run (a :class:`RecordPlan`);
+   whether this cassette is recorded in this run (a :class:`RecordPlan`, for a
+   client that presents the client token when one is set);
 4. **load**: an unknown cassette is a 404 listing those that exist, a malformed one
    a 500 saying what is wrong;
 5. **episode**: the n-th connection to a cassette replays its n-th episode (the last
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 from urllib.parse import urlsplit
 
+from .access import AccessPolicy
 from .cassette import Cassette, Step, valid_name
 from .exceptions import CassetteError, CassetteNotFound
 from .ga import EventIds
@@ -91,13 +95,18 @@ class ConnectionPlanner:
     Args:
         source: the cassettes.
         records: tells whether a cassette is recorded in this run; ``None``: never.
+        access: who may connect; by default loopback origins and clients without one.
     """
 
     def __init__(
-        self, source: CassetteSource, records: Callable[[str], bool] | None = None
+        self,
+        source: CassetteSource,
+        records: Callable[[str], bool] | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
         self._source = source
         self._records = records
+        self.access = access if access is not None else AccessPolicy()
         self._ids = itertools.count(1)
         self._connections: dict[str, int] = {}
 
@@ -155,6 +164,9 @@ class ConnectionPlanner:
         name = where.cassette or selected
         report = ConnectionReport(id=next(self._ids), cassette=name, path=redact_target(target))
         request = request.with_path(where.path)
+        forbidden = self.access.check_origin(headers)
+        if forbidden is not None:
+            return self._refuse(report, forbidden, "origin not allowed")
         if name is None:
             message = (
                 "no cassette selected: name one in the path (/cassettes/<name>/v1/realtime), "
@@ -164,6 +176,9 @@ class ConnectionPlanner:
                 report, error_response(404, message, "no_cassette", available=self._names())
             )
         if self.records(name):
+            forbidden = self.access.check_token(target, headers)
+            if forbidden is not None:
+                return self._refuse(report, forbidden, "no client token")
             return RecordPlan(name, request, report)
         try:
             cassette = self._source.load(name)
@@ -208,8 +223,19 @@ class ConnectionPlanner:
             )
         return ReplayPlan(cassette, episode.timeline, report, ids)
 
-    def _refuse(self, report: ConnectionReport, response: HttpResponse) -> Refused:
-        report.refuse()
+    def refuse_admin(self, target: str, response: HttpResponse, why: str) -> Refused:
+        """Record a refused admin request in the reports (a browser page probing, say)."""
+        try:
+            path = redact_target(target)
+        except ValueError:  # not even a URL: keep its path, never its query
+            path = target.partition("?")[0]
+        report = ConnectionReport(id=next(self._ids), cassette=None, path=path)
+        return self._refuse(report, response, why)
+
+    def _refuse(
+        self, report: ConnectionReport, response: HttpResponse, why: str | None = None
+    ) -> Refused:
+        report.refuse(why)
         return Refused(response, report)
 
     def _names(self) -> list[str]:

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import pytest
 
+from .access import AccessPolicy
 from .exceptions import CassetteError, CassetteNotFound, FakeUpstreamError, RecordError
 from .recordmode import RecordMode, parse_record_mode
 from .replay import ReplayOptions, check_speed
@@ -115,6 +116,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "fakeupstream_fresh_ids", "fresh ids per replayed connection", type="bool", default=False
+    )
+    group.addoption(
+        "--fakeupstream-allow-origin",
+        dest="fakeupstream_allow_origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="also answer browser pages from ORIGIN ('*': any); repeatable",
+    )
+    parser.addini(
+        "fakeupstream_allow_origins",
+        "browser origins answered besides loopback ones",
+        type="linelist",
+        default=[],
     )
     parser.addini("fakeupstream_record_mode", f"realtime record mode: {modes}", default="")
     parser.addini("fakeupstream_record_upstream", "realtime URL to record against", default="")
@@ -203,6 +218,19 @@ def fakeupstream_fresh_ids(pytestconfig: pytest.Config) -> bool:
 
 
 @pytest.fixture(scope="session")
+def fakeupstream_access(pytestconfig: pytest.Config) -> AccessPolicy:
+    """Session scope, :class:`~fakeupstream.access.AccessPolicy`: who may connect.
+
+    Default: clients without an ``Origin`` and pages from loopback origins; more origins
+    from ``--fakeupstream-allow-origin`` (then the ``fakeupstream_allow_origins`` ini).
+    Override this fixture for a client token.
+    """
+    option = pytestconfig.getoption("fakeupstream_allow_origin")
+    origins = option if option is not None else pytestconfig.getini("fakeupstream_allow_origins")
+    return AccessPolicy(allow_origins=tuple(str(origin) for origin in origins))
+
+
+@pytest.fixture(scope="session")
 def fakeupstream_record_mode(pytestconfig: pytest.Config) -> RecordMode:
     """Session scope, :class:`RecordMode`: when to record (default ``none``: replay only)."""
     return _resolve_record_mode(pytestconfig)
@@ -249,6 +277,7 @@ def fakeupstream_server(
     fakeupstream_speed: float,
     fakeupstream_recording: RecordingConfig | None,
     fakeupstream_fresh_ids: bool,
+    fakeupstream_access: AccessPolicy,
 ) -> Iterator[ThreadedFakeUpstream]:
     """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker.
 
@@ -263,6 +292,7 @@ def fakeupstream_server(
             fakeupstream_cassette_dir,
             replay=ReplayOptions(speed=fakeupstream_speed, fresh_ids=fakeupstream_fresh_ids),
             recording=fakeupstream_recording,
+            access=fakeupstream_access,
         )
     )
     server.start()

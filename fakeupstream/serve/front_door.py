@@ -25,16 +25,20 @@ from websockets.asyncio.server import ServerConnection
 from ..admin import ADMIN_PREFIX
 from ..responses import HttpResponse, error_response
 
-__all__ = ["MAX_HEAD", "AdminHandler", "front_door"]
+__all__ = ["MAX_HEAD", "AdminGuard", "AdminHandler", "front_door"]
 
 AdminHandler = Callable[[str, str], HttpResponse]
 """Answers one admin request: ``(method, target) -> response``."""
+
+AdminGuard = Callable[[str, list[tuple[str, str]]], HttpResponse | None]
+"""Screens one admin request before it is answered: ``(target, headers) -> refusal``
+(``None`` lets it through); e.g. a foreign ``Origin`` or ``Host``."""
 
 MAX_HEAD = 64 * 1024
 """A request head longer than this is refused with 431 (the GA API takes far less)."""
 
 
-def front_door(admin: AdminHandler) -> type[ServerConnection]:
+def front_door(admin: AdminHandler, guard: AdminGuard | None = None) -> type[ServerConnection]:
     """A :class:`ServerConnection` subclass whose connections answer admin requests."""
 
     class FrontDoorConnection(ServerConnection):
@@ -49,7 +53,7 @@ def front_door(admin: AdminHandler) -> type[ServerConnection]:
                 super().data_received(data)
                 return
             self._head += data
-            answer = _answer_head(bytes(self._head), admin)
+            answer = _answer_head(bytes(self._head), admin, guard)
             if answer is _INCOMPLETE:
                 return
             head, self._head = bytes(self._head), None
@@ -68,7 +72,19 @@ def front_door(admin: AdminHandler) -> type[ServerConnection]:
 _INCOMPLETE = object()
 
 
-def _answer_head(head: bytes, admin: AdminHandler) -> HttpResponse | object | None:
+def _headers(block: bytes) -> list[tuple[str, str]]:
+    """The ``(name, value)`` pairs of a request head's header lines (malformed ones skipped)."""
+    pairs = []
+    for line in block.decode("latin-1").split("\r\n"):
+        name, colon, value = line.partition(":")
+        if colon and name and name == name.strip():
+            pairs.append((name, value.strip()))
+    return pairs
+
+
+def _answer_head(
+    head: bytes, admin: AdminHandler, guard: AdminGuard | None = None
+) -> HttpResponse | object | None:
     """What to do with the bytes received so far.
 
     Returns:
@@ -80,12 +96,20 @@ def _answer_head(head: bytes, admin: AdminHandler) -> HttpResponse | object | No
         if len(head) > MAX_HEAD:
             return error_response(431, "request head too large", "head_too_large")
         return _INCOMPLETE
-    request_line = head[: head.find(b"\r\n")].decode("latin-1")
+    raw_line = head[: head.find(b"\r\n")]
+    if not raw_line.isascii():  # websockets would drop the connection without a word
+        message = "the request line must be ASCII: percent-encode other bytes"
+        return error_response(400, message, "invalid_request_target")
+    request_line = raw_line.decode("latin-1")
     try:
         method, target, _version = request_line.split(" ", 2)
     except ValueError:
         return error_response(400, "malformed HTTP request line", "bad_request")
     if target.startswith(ADMIN_PREFIX):
+        if guard is not None:
+            refused = guard(target, _headers(head[len(raw_line) + 2 : end]))
+            if refused is not None:
+                return refused
         return admin(method, target)
     if method != "GET":
         return error_response(

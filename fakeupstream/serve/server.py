@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from ..access import AccessPolicy
 from ..admin import handle_admin
 from ..exceptions import CassetteError, CassetteNotFound
 from ..ids import IdRewriter
@@ -73,6 +74,9 @@ class FakeUpstream:
             not exist yet.
         host: the address to bind; loopback by default.
         port: the port; 0 picks a free one.
+        access: who may connect: by default, clients without an ``Origin`` and pages
+            served from loopback; see :class:`~fakeupstream.access.AccessPolicy`
+            (``allow_origins``, and ``client_token`` for the recorder).
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class FakeUpstream:
         recording: RecordingConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        access: AccessPolicy | None = None,
     ) -> None:
         self.library = CassetteLibrary(cassette_dir)
         self.options = replay if replay is not None else ReplayOptions()
@@ -91,7 +96,9 @@ class FakeUpstream:
         """Unexpected exceptions raised while serving (bugs, not bad input), and
         recordings that could not be saved."""
         policy = None if recording is None else RecordPolicy(recording.mode, self.library.exists)
-        self._planner = ConnectionPlanner(self.library, None if policy is None else policy.records)
+        self._planner = ConnectionPlanner(
+            self.library, None if policy is None else policy.records, access
+        )
         self._relay: RecordRelay | None = None
         if recording is not None and policy is not None:
             writer = CassetteWriter(
@@ -135,7 +142,7 @@ class FakeUpstream:
             max_size=_MAX_MESSAGE,
             max_queue=64,
             logger=logger,
-            create_connection=front_door(self._admin),
+            create_connection=front_door(self._admin, self._screen_admin),
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         logger.info("listening on %s (cassettes in %s)", self.url, self.library.directory)
@@ -240,6 +247,15 @@ class FakeUpstream:
             logger.exception("admin request %s failed", method)
             self.errors.append(exc)
             return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
+
+    def _screen_admin(self, target: str, headers: list[tuple[str, str]]) -> HttpResponse | None:
+        refused = self._planner.access.check_admin(headers)
+        if refused is not None:
+            plan = self._planner.refuse_admin(target, refused, "admin request not allowed")
+            assert plan.report is not None
+            self._reports.append(plan.report)
+            return refused
+        return None
 
     def _process_request(
         self, connection: ServerConnection, request: Request
