@@ -34,9 +34,10 @@ from ..exceptions import CassetteError, RecordError, SecretLeakError
 from ..record_session import rebase_times
 from ..recordmode import SaveAction
 from ..redaction import find_leaks, find_leaks_in_bytes, redact_url
+from .atomic import TEMPORARY_PATTERN, remove_temporaries
 from .cassette_file import load_cassette, render_cassette, write_cassette
 from .library import SUFFIX
-from .sidecars import DEFAULT_THRESHOLD, prune_sidecars
+from .sidecars import DEFAULT_THRESHOLD, prune_sidecars, sidecar_dir_name
 
 try:  # POSIX
     import fcntl
@@ -155,6 +156,12 @@ class CassetteWriter:
         secrets: list[str],
         now: datetime,
     ) -> SavedCassette:
+        # Under the lock no other save of this cassette runs, so any temporary file of
+        # it (or of its sidecars) is what a killed save left behind.
+        remove_temporaries(path)
+        for leftover in (self.directory / sidecar_dir_name(name)).glob(TEMPORARY_PATTERN):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
         existing = self._existing(path, strict=action is SaveAction.APPEND)
         anchor = now
         episodes: tuple[Episode, ...] = (episode,)

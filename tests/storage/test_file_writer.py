@@ -171,3 +171,39 @@ def test_the_guard_finds_other_vendors_keys_in_sidecars(tmp_path: Path) -> None:
             CassetteWriter(tmp_path, sidecar_threshold=100), episode(audio=leaky), SaveAction.APPEND
         )
     assert caught.value.findings[0].endswith("an AWS access key (AKIAI…)")
+
+
+def test_a_killed_saves_temporary_files_are_removed_by_the_next_save(tmp_path: Path) -> None:
+    # What `kill -9` between mkstemp and rename leaves: the same names write_atomically uses.
+    left = tmp_path / ".c.yaml.k1ll3d.tmp"
+    left.write_bytes(b"x" * 1000)
+    sidecars = tmp_path / "c.sidecar"
+    sidecars.mkdir()
+    (sidecars / ".0123.bin.k1ll3d.tmp").write_bytes(b"y")
+    other = tmp_path / ".other.yaml.k1ll3d.tmp"  # another cassette's: not ours to judge
+    other.write_bytes(b"z")
+    save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    assert not left.exists()
+    assert list(sidecars.iterdir()) == []
+    assert other.exists()
+
+
+def test_temporary_names_match_the_suggested_gitignore(tmp_path: Path) -> None:
+    import fnmatch
+
+    from fakeupstream.storage import atomic
+
+    seen: list[str] = []
+    real_replace = atomic.os.replace
+
+    def spy(source: str, target: Path) -> None:
+        seen.append(Path(source).name)
+        real_replace(source, target)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(atomic.os, "replace", spy)
+        save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    assert seen
+    gitignore = (Path(__file__).parents[2] / ".gitignore").read_text().splitlines()
+    assert atomic.TEMPORARY_PATTERN in gitignore
+    assert all(fnmatch.fnmatch(name, atomic.TEMPORARY_PATTERN) for name in seen)
