@@ -57,6 +57,7 @@ SidecarResolver: TypeAlias = Callable[[SidecarReference], str]
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
 _JSON_SCALARS = {_TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"}
 _T = TypeVar("_T")
 
@@ -179,6 +180,10 @@ class _Reader:
             self._budget.leave()
 
     def _json(self, node: Node) -> Any:
+        # Most nodes of an event are strings: the constructor would only hand back
+        # node.value after its bookkeeping, so skip it (a third of the load time).
+        if node.tag == _STR and isinstance(node, ScalarNode):
+            return node.value
         if isinstance(node, MappingNode):
             if node.tag != _TAG + "map":
                 self.fail(node, f"unsupported YAML tag {node.tag!r}; expected plain JSON data")
