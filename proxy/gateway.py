@@ -26,6 +26,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from proxy.config import REALTIME_PATH, ProxyConfig, UpstreamTarget, build_upstream_target
+from proxy.front_door import ScreeningConnection
 from proxy.handshake import check_request, error_response, upstream_failure_response
 from proxy.logs import client_ws_logger, session_logger, upstream_ws_logger
 from proxy.relay import RelayResult, relay
@@ -113,6 +114,7 @@ class Gateway:
             # frame costs nothing but the close (1009) it gets.
             max_size=self.config.max_message_size,
             logger=client_ws_logger(),
+            create_connection=ScreeningConnection,
         )
         return self
 

@@ -138,3 +138,26 @@ def test_the_max_message_size_option() -> None:
         parser.parse_args(["--upstream", "http://h", "--max-message-size", "0"])
     with pytest.raises(ConfigError, match="positive number of bytes"):
         ProxyConfig("http://h", max_message_size=0)
+
+
+@pytest.mark.asyncio
+async def test_a_non_ascii_request_line_is_400_json(fake: FakeUpstream, time_limit: float) -> None:
+    async with asyncio.timeout(time_limit), Gateway(ProxyConfig(fake.http_url)) as gateway:
+        for target, status in [
+            (b"/v1/realtime?model=\xc3\xa9", b"400"),
+            (b"/v1/realtime?model=gpt-realtime", b"101"),
+        ]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+            writer.write(
+                b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer sk-test\r\n\r\n"
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.split(b" ", 2)[1] == status
+            if status == b"400":
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                body = json.loads(await reader.readexactly(length))
+                assert body["error"]["code"] == "invalid_request_target"
+            writer.close()
+            await writer.wait_closed()
