@@ -4,6 +4,7 @@ The names below are the public API; everything else is private and may change.
 """
 
 from ._version import __version__
+from .access import AccessPolicy
 from .cassette import (
     Authored,
     Cassette,
@@ -45,6 +46,7 @@ from .storage.yaml_reader import loads_cassette
 from .unexpected import OnUnexpected
 
 __all__ = [
+    "AccessPolicy",
     "Authored",
     "Cassette",
     "CassetteError",

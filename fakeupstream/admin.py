@@ -109,7 +109,7 @@ def handle_admin(method: str, target: str, state: AdminState) -> HttpResponse:
     try:
         state.use(name)
     except CassetteNotFound as exc:
-        return error_response(404, str(exc), "unknown_cassette", available=list(exc.available))
+        return error_response(404, exc.public(), "unknown_cassette", available=list(exc.available))
     except CassetteError as exc:
-        return error_response(422, str(exc), "invalid_cassette")
+        return error_response(422, exc.public(), "invalid_cassette")
     return json_response(200, {"cassette": name})

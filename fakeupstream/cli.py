@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .access import CLIENT_TOKEN_ENV, AccessPolicy
 from .cassette import valid_name
 from .exceptions import CassetteError, FakeUpstreamError, RecordError
 from .recordmode import RecordMode
@@ -155,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     # Set by the supervisor of --workers on each worker's command line: INDEX/COUNT/DIR.
     serve.add_argument("--worker", type=_worker, default=None, help=argparse.SUPPRESS)
     _add_verbosity(serve)
+    _add_access_options(serve, client_token=False)
 
     record = commands.add_parser(
         "record",
@@ -193,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         "once: only record it if it does not exist (default: %(default)s)",
     )
     _add_verbosity(record)
+    _add_access_options(record, client_token=True)
 
     listing = commands.add_parser("list", help="list cassettes with their descriptions")
     listing.add_argument(
@@ -267,13 +270,44 @@ def _run(args: argparse.Namespace) -> int:
     return _check(args)
 
 
+def _add_access_options(parser: argparse.ArgumentParser, *, client_token: bool) -> None:
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also answer browser pages from ORIGIN (e.g. https://app.example; '*': any); "
+        "by default only loopback origins and clients that send no Origin (repeatable)",
+    )
+    if client_token:
+        parser.add_argument(
+            "--client-token",
+            default=os.environ.get(CLIENT_TOKEN_ENV) or None,
+            metavar="TOKEN",
+            help="relay only clients that send TOKEN in the X-FakeUpstream-Token header or "
+            f"the fakeupstream_token query parameter (default: ${CLIENT_TOKEN_ENV}, if set)",
+        )
+
+
+def _access(args: argparse.Namespace) -> AccessPolicy:
+    return AccessPolicy(
+        allow_origins=tuple(args.allow_origin),
+        client_token=getattr(args, "client_token", None) or None,
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.worker is None:
         return _serve_workers(args)
     options = ReplayOptions(
         speed=args.speed, fresh_ids=args.fresh_ids, on_unexpected=args.on_unexpected
     )
-    listen: dict[str, Any] = {"host": args.host, "port": args.port, "backlog": args.backlog}
+    listen: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "backlog": args.backlog,
+        "access": _access(args),
+    }
     if args.worker is None:
         fake = FakeUpstream(
             args.cassette_dir, args.cassette, replay=options, tls=_tls(args), **listen
@@ -328,6 +362,8 @@ def _serve_workers(args: argparse.Namespace) -> int:
     if args.tls_cert is not None and args.tls_key is not None:
         command += ["--tls-cert", str(args.tls_cert), "--tls-key", str(args.tls_key)]
     command += ["-q"] if args.quiet else ["-v"] * args.verbose
+    for origin in args.allow_origin:
+        command += ["--allow-origin", origin]
 
     def ready(url: str) -> None:
         print(f"listening on {url}", flush=True)
@@ -354,7 +390,12 @@ def _record(args: argparse.Namespace) -> int:
 
     config = RecordingConfig.from_env(mode, upstream=args.upstream, on_saved=saved, on_error=failed)
     fake = FakeUpstream(
-        args.cassette_dir, args.cassette, host=args.host, port=args.port, recording=config
+        args.cassette_dir,
+        args.cassette,
+        host=args.host,
+        port=args.port,
+        recording=config,
+        access=_access(args),
     )
     recording = fake.records(args.cassette)
 

@@ -73,7 +73,13 @@ class CassetteError(FakeUpstreamError):
         self.column = column
 
     def __str__(self) -> str:
-        where = str(self.path) if self.path is not None else "<cassette>"
+        return self._describe(str(self.path) if self.path is not None else "<cassette>")
+
+    def public(self) -> str:
+        """The message naming the file without its directory, for HTTP answers."""
+        return self._describe(self.path.name if self.path is not None else "<cassette>")
+
+    def _describe(self, where: str) -> str:
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:
@@ -94,6 +100,11 @@ class CassetteNotFound(FakeUpstreamError, LookupError):
         where = f" in {self.directory}" if self.directory is not None else ""
         known = ", ".join(self.available) if self.available else "(none)"
         return f"no cassette named {self.name!r}{where}; available: {known}"
+
+    def public(self) -> str:
+        """The message without the directory, for HTTP answers."""
+        known = ", ".join(self.available) if self.available else "(none)"
+        return f"no cassette named {self.name!r}; available: {known}"
 
 
 class RecordError(FakeUpstreamError):

@@ -7,8 +7,11 @@ here, in this order:
 2. **select**: the cassette named in the path, else the one selected for the next
    connections, else the server's default (none at all: 404 ``no_cassette``); the
    connection gets its :class:`~fakeupstream.report.ConnectionReport` from here on;
+   a browser page's ``Origin`` that is not allowed is refused here (403, see
+   :mod:`~fakeupstream.access`);
 3. **record or replay**: the :class:`~fakeupstream.recordmode.RecordPolicy` says
-   whether this cassette is recorded in this run (a :class:`RecordPlan`);
+   whether this cassette is recorded in this run (a :class:`RecordPlan`, for a
+   client that presents the client token when one is set);
 4. **load**: an unknown cassette is a 404 listing those that exist, a malformed one
    a 500 saying what is wrong;
 5. **episode**: the n-th connection to a cassette replays its n-th episode (the last
@@ -25,7 +28,9 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
+from urllib.parse import urlsplit
 
+from .access import AccessPolicy
 from .cassette import Cassette, JSONObject, Step, valid_name
 from .exceptions import CassetteError, CassetteNotFound
 from .faults import Fault
@@ -108,6 +113,7 @@ class ConnectionPlanner:
     Args:
         source: the cassettes.
         records: tells whether a cassette is recorded in this run; ``None``: never.
+        access: who may connect; by default loopback origins and clients without one.
         ids: the connection ids to give out (by default 1, 2, 3, ...).
     """
 
@@ -115,11 +121,13 @@ class ConnectionPlanner:
         self,
         source: CassetteSource,
         records: Callable[[str], bool] | None = None,
+        access: AccessPolicy | None = None,
         *,
         ids: Iterator[int] | None = None,
     ) -> None:
         self._source = source
         self._records = records
+        self.access = access if access is not None else AccessPolicy()
         self._ids = ids if ids is not None else itertools.count(1)
         self._connections: dict[str, int] = {}
         # Encoded frames per timeline, keyed by the timeline's identity: a cassette
@@ -133,6 +141,21 @@ class ConnectionPlanner:
     def records(self, name: str) -> bool:
         """Tell whether connections to cassette ``name`` are recorded in this run."""
         return self._records is not None and valid_name(name) and self._records(name)
+
+    def cassette_for(self, target: str, *, selected: str | None) -> str | None:
+        """The cassette :meth:`plan` would load for ``target``, if any.
+
+        The server loads it in a thread first, so that reading a large (or hostile)
+        file never blocks the event loop; :meth:`plan` then finds it cached.
+        """
+        try:
+            where = route(urlsplit(target).path)
+        except ValueError:
+            return None
+        name = None if where is None else where.cassette or selected
+        if name is None or not valid_name(name) or self.records(name):
+            return None
+        return name
 
     def plan(
         self,
@@ -171,6 +194,9 @@ class ConnectionPlanner:
             id=next(self._ids), cassette=name, path=redact_target(target), request=request.seen()
         )
         request = request.with_path(where.path)
+        forbidden = self.access.check_origin(headers)
+        if forbidden is not None:
+            return self._refuse(report, forbidden, "origin not allowed")
         if name is None:
             message = (
                 "no cassette selected: name one in the path (/cassettes/<name>/v1/realtime), "
@@ -180,14 +206,20 @@ class ConnectionPlanner:
                 report, error_response(404, message, "no_cassette", available=self._names())
             )
         if self.records(name):
+            forbidden = self.access.check_token(target, headers)
+            if forbidden is not None:
+                return self._refuse(report, forbidden, "no client token")
             return RecordPlan(name, request, report)
         try:
             cassette = self._source.load(name)
         except CassetteNotFound as exc:
-            response = error_response(404, str(exc), "unknown_cassette", available=exc.available)
+            # HTTP answers never show where files are (exc.public() names no directory).
+            response = error_response(
+                404, exc.public(), "unknown_cassette", available=exc.available
+            )
             return self._refuse(report, response)
         except CassetteError as exc:
-            message = f"cassette {name!r} is malformed: {exc}"
+            message = f"cassette {name!r} is malformed: {exc.public()}"
             return self._refuse(report, error_response(500, message, "invalid_cassette"))
         return self._handshake(cassette, request, report, key)
 
@@ -217,7 +249,7 @@ class ConnectionPlanner:
             return ReplayPlan(cassette, decision.steps, report, ids, episode.faults)
         report.replay()
         if decision.differences:
-            report.mismatches.append(
+            report.add_mismatch(
                 Mismatch(
                     what="unexpected upgrade request",
                     step=None,
@@ -246,8 +278,19 @@ class ConnectionPlanner:
             wire = self._wire[id(steps)] = WireFrames(steps)
         return wire
 
-    def _refuse(self, report: ConnectionReport, response: HttpResponse) -> Refused:
-        report.refuse()
+    def refuse_admin(self, target: str, response: HttpResponse, why: str) -> Refused:
+        """Record a refused admin request in the reports (a browser page probing, say)."""
+        try:
+            path = redact_target(target)
+        except ValueError:  # not even a URL: keep its path, never its query
+            path = target.partition("?")[0]
+        report = ConnectionReport(id=next(self._ids), cassette=None, path=path)
+        return self._refuse(report, response, why)
+
+    def _refuse(
+        self, report: ConnectionReport, response: HttpResponse, why: str | None = None
+    ) -> Refused:
+        report.refuse(why)
         return Refused(response, report)
 
     def _names(self) -> list[str]:

@@ -74,6 +74,7 @@ from pathlib import Path
 
 import pytest
 
+from .access import AccessPolicy
 from .exceptions import (
     CassetteError,
     CassetteNotFound,
@@ -173,6 +174,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "fakeupstream_on_unexpected", f"unexpected client event policy: {policies}", default=""
+    )
+    group.addoption(
+        "--fakeupstream-allow-origin",
+        dest="fakeupstream_allow_origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="also answer browser pages from ORIGIN ('*': any); repeatable",
+    )
+    parser.addini(
+        "fakeupstream_allow_origins",
+        "browser origins answered besides loopback ones",
+        type="linelist",
+        default=[],
     )
     parser.addini("fakeupstream_record_mode", f"realtime record mode: {modes}", default="")
     parser.addini("fakeupstream_record_upstream", "realtime URL to record against", default="")
@@ -294,6 +309,19 @@ def fakeupstream_on_unexpected(pytestconfig: pytest.Config) -> OnUnexpected | No
 
 
 @pytest.fixture(scope="session")
+def fakeupstream_access(pytestconfig: pytest.Config) -> AccessPolicy:
+    """Session scope, :class:`~fakeupstream.access.AccessPolicy`: who may connect.
+
+    Default: clients without an ``Origin`` and pages from loopback origins; more origins
+    from ``--fakeupstream-allow-origin`` (then the ``fakeupstream_allow_origins`` ini).
+    Override this fixture for a client token.
+    """
+    option = pytestconfig.getoption("fakeupstream_allow_origin")
+    origins = option if option is not None else pytestconfig.getini("fakeupstream_allow_origins")
+    return AccessPolicy(allow_origins=tuple(str(origin) for origin in origins))
+
+
+@pytest.fixture(scope="session")
 def fakeupstream_record_mode(pytestconfig: pytest.Config) -> RecordMode:
     """Session scope, :class:`RecordMode`: when to record (default ``none``: replay only)."""
     return _resolve_record_mode(pytestconfig)
@@ -342,6 +370,7 @@ def fakeupstream_server(
     fakeupstream_fresh_ids: bool,
     fakeupstream_tls: bool,
     fakeupstream_on_unexpected: OnUnexpected | None,
+    fakeupstream_access: AccessPolicy,
 ) -> Iterator[ThreadedFakeUpstream]:
     """Session scope, :class:`ThreadedFakeUpstream`: one server per session or xdist worker.
 
@@ -363,6 +392,7 @@ def fakeupstream_server(
             ),
             recording=fakeupstream_recording,
             tls=fakeupstream_tls,
+            access=fakeupstream_access,
         )
     except FakeUpstreamError as exc:
         raise pytest.UsageError(f"fakeupstream: {exc}") from None

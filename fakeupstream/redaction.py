@@ -30,6 +30,7 @@ __all__ = [
     "REDACTED",
     "Redactor",
     "find_leaks",
+    "find_leaks_in_bytes",
     "is_secret_header",
     "is_secret_param",
     "mask",
@@ -60,14 +61,43 @@ _SECRET_HEADERS = frozenset(
 _SECRET_WORDS = re.compile(r"(key|secret|token|password|auth|credential|signature)", re.I)
 
 # Key shapes. The redactor rewrites values that *are* a key; the guard finds them anywhere.
-_API_KEY = re.compile(r"sk-[A-Za-z0-9_-]{16,}")
+# Each starts where no word character (or base64 character) precedes it, so that "task-…",
+# "disk-…" or a run inside base64 audio is never taken for a key.
+_API_KEY = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{16,}")
 _EPHEMERAL_KEY = re.compile(r"ek_[A-Za-z0-9]{16,}")
 # `\s+`, not a space: the YAML dumper may fold a long string between the two words.
 _BEARER = re.compile(r"Bearer\s+([A-Za-z0-9._-]{8,})")
+_B = r"(?<![A-Za-z0-9+/_-])"  # no key character or base64 character before
+_E = r"(?![A-Za-z0-9+/_-])"  # and none after
+# Other providers' and cloud vendors' keys, by their documented prefixes and lengths.
+# Listed after the OpenAI shapes: at the same place, the more specific name wins.
+_VENDOR_SHAPES = tuple(
+    (re.compile(pattern), what)
+    for pattern, what in (
+        (_B + r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}" + _E, "an AWS access key"),
+        (
+            r"(?i:aws.{0,24}secret.{0,24}?[=:]\s*[\"']?)([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+            "an AWS secret key",
+        ),
+        (_B + r"gh[pousr]_[A-Za-z0-9]{36,}" + _E, "a GitHub token"),
+        (_B + r"github_pat_[A-Za-z0-9_]{60,}" + _E, "a GitHub token"),
+        (_B + r"AIza[0-9A-Za-z_-]{35}" + _E, "a Google API key"),
+        (_B + r"sk-ant-[A-Za-z0-9_-]{20,}", "an Anthropic API key"),
+        (_B + r"xox[abposre]-[A-Za-z0-9-]{10,}", "a Slack token"),
+        (_B + r"[sr]k_live_[A-Za-z0-9]{20,}" + _E, "a Stripe live key"),
+        (_B + r"glpat-[A-Za-z0-9_-]{20,}" + _E, "a GitLab token"),
+        (_B + r"hf_[A-Za-z]{34,}" + _E, "a Hugging Face token"),
+        (_B + r"npm_[A-Za-z0-9]{36}" + _E, "an npm token"),
+        (_B + r"gsk_[A-Za-z0-9]{48,}" + _E, "a Groq API key"),
+        (_B + r"xai-[A-Za-z0-9]{60,}" + _E, "an xAI API key"),
+        (r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----", "a private key"),
+    )
+)
 _SHAPES = (
     (_API_KEY, "an OpenAI API key"),
     (_EPHEMERAL_KEY, "an ephemeral client secret"),
     (_BEARER, "a bearer token"),
+    *_VENDOR_SHAPES,
 )
 
 
@@ -196,14 +226,38 @@ def find_leaks(text: str, secrets: Iterable[str] = ()) -> list[str]:
         One line per finding, ``line N: what (masked prefix)``, in text order;
         empty when the text is clean.
     """
+    found = _scan(text, secrets)
+    return [
+        f"line {text.count(chr(10), 0, offset) + 1}: {what}"
+        for offset, what in sorted(found.items())
+    ]
+
+
+def find_leaks_in_bytes(data: bytes, secrets: Iterable[str] = ()) -> list[str]:
+    """The leak guard for binary payloads (binary frames, sidecars), once decoded.
+
+    A key sent in a binary frame is base64 in the cassette, where no key shape is
+    visible; this looks at the bytes themselves.
+
+    Returns:
+        One line per finding, ``byte N: what (masked prefix)``; empty when clean.
+    """
+    # Latin-1 maps each byte to one character, so offsets are byte offsets and
+    # any ASCII key inside binary data reads exactly as it would in text.
+    found = _scan(data.decode("latin-1"), secrets)
+    return [f"byte {offset}: {what}" for offset, what in sorted(found.items())]
+
+
+def _scan(text: str, secrets: Iterable[str]) -> dict[int, str]:
     found: dict[int, str] = {}  # offset -> what; one finding per place
     for pattern, what in _SHAPES:
         for match in pattern.finditer(text):
             token = match.group(match.lastindex or 0)
             if token == REDACTED:
                 continue
-            shown = mask(token) if match.lastindex else mask(match.group(0))
-            found[match.start()] = f"{what} ({'Bearer ' if match.lastindex else ''}{shown})"
+            bearer = pattern is _BEARER
+            shown = mask(token)
+            found[match.start()] = f"{what} ({'Bearer ' if bearer else ''}{shown})"
     for secret in {value.strip() for value in secrets}:
         if len(secret) < MIN_SECRET_LENGTH:
             continue
@@ -212,7 +266,4 @@ def find_leaks(text: str, secrets: Iterable[str] = ()) -> list[str]:
             # The exact value says more than its shape (it is a key in use), so it wins.
             found[start] = f"a secret in use ({mask(secret)})"
             start = text.find(secret, start + 1)
-    return [
-        f"line {text.count(chr(10), 0, offset) + 1}: {what}"
-        for offset, what in sorted(found.items())
-    ]
+    return found

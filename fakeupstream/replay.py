@@ -356,7 +356,7 @@ class ReplaySession:
         return True
 
     def _protocol_error(self, what: str, error: JSONObject) -> None:
-        self._report.protocol_errors.append(what)
+        self._report.add_protocol_error(what)
         self._outbox.append(Send(encode_event(error)))
 
     def _mismatch(
@@ -369,7 +369,7 @@ class ReplaySession:
                 hint = (
                     f"it matches step {later}: did the client skip {self._steps[index].summary()}?"
                 )
-        self._report.mismatches.append(
+        self._report.add_mismatch(
             Mismatch(
                 what="unexpected client frame",
                 step=index,

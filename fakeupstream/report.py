@@ -7,15 +7,41 @@ failures into test failures.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from .exceptions import MismatchError, UnplayedError
 from .faults import FiredFault
 
-__all__ = ["ConnectionReport", "Mismatch", "Outcome", "Unplayed", "UpgradeSeen", "verify"]
+__all__ = [
+    "EXCERPT_CHARS",
+    "MAX_DIFFERENCES",
+    "MAX_MISMATCHES",
+    "MAX_PROTOCOL_ERRORS",
+    "ConnectionReport",
+    "Excerpt",
+    "Mismatch",
+    "Outcome",
+    "Unplayed",
+    "UpgradeSeen",
+    "verify",
+]
+
+# A report lives as long as the server (or until a reset) and is served as JSON, so
+# what one connection can make it hold is bounded: a client sending a thousand 1 MB
+# frames the cassette does not expect leaves a few kilobytes, not a gigabyte.
+MAX_MISMATCHES = 100
+"""Mismatches kept per connection; the rest are counted in ``mismatches_dropped``."""
+MAX_PROTOCOL_ERRORS = 100
+"""Protocol errors kept per connection; the rest are counted in ``protocol_errors_dropped``."""
+MAX_DIFFERENCES = 50
+"""Difference lines kept per mismatch; one last line says how many more there were."""
+EXCERPT_CHARS = 2048
+"""A frame longer than this (as compact JSON) is kept as an :class:`Excerpt`."""
 
 
 class Outcome(StrEnum):
@@ -35,6 +61,34 @@ class Outcome(StrEnum):
     """Relayed and saved."""
     NOT_RECORDED = "not recorded"
     """Relayed, but the save failed (the server's ``errors`` say why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    """The start of a frame too large to keep whole, with its size and digest.
+
+    Attributes:
+        excerpt: the first :data:`EXCERPT_CHARS` characters of its compact JSON.
+        size: the length of that JSON, in UTF-8 bytes.
+        sha256: its SHA-256, hex, to tell two large frames apart.
+    """
+
+    excerpt: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, value: Any) -> Any:
+        """``value`` itself when small, else its :class:`Excerpt`."""
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, str) and len(value) <= EXCERPT_CHARS:
+            return value
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+        if len(text) <= EXCERPT_CHARS:
+            return value
+        data = text.encode("utf-8", "surrogatepass")
+        return cls(text[:EXCERPT_CHARS], len(data), hashlib.sha256(data).hexdigest())
 
 
 @dataclass
@@ -130,6 +184,10 @@ class ConnectionReport:
     mismatches: list[Mismatch] = field(default_factory=list)
     unplayed: list[Unplayed] = field(default_factory=list)
     protocol_errors: list[str] = field(default_factory=list)
+    mismatches_dropped: int = 0
+    """Mismatches beyond :data:`MAX_MISMATCHES`, counted but not kept."""
+    protocol_errors_dropped: int = 0
+    """Protocol errors beyond :data:`MAX_PROTOCOL_ERRORS`, counted but not kept."""
     answered_by: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
@@ -174,11 +232,46 @@ class ConnectionReport:
         self.outcome = Outcome.NOT_RECORDED
         self.protocol_errors.append(f"not recorded: {problem}")
 
+    # -- bounded records ----------------------------------------------------------------
+
+    def add_mismatch(self, mismatch: Mismatch) -> None:
+        """Keep ``mismatch`` with large frames cut to an :class:`Excerpt`; past
+        :data:`MAX_MISMATCHES`, only count it."""
+        if len(self.mismatches) >= MAX_MISMATCHES:
+            self.mismatches_dropped += 1
+            return
+        differences = mismatch.differences
+        if len(differences) > MAX_DIFFERENCES:
+            more = len(differences) - MAX_DIFFERENCES
+            differences = [*differences[:MAX_DIFFERENCES], f"... and {more} more differences"]
+        self.mismatches.append(
+            replace(
+                mismatch,
+                expected=Excerpt.of(mismatch.expected),
+                actual=Excerpt.of(mismatch.actual),
+                differences=[_cut(line) for line in differences],
+            )
+        )
+
+    def add_protocol_error(self, what: str) -> None:
+        """Keep ``what``; past :data:`MAX_PROTOCOL_ERRORS`, only count it."""
+        if len(self.protocol_errors) >= MAX_PROTOCOL_ERRORS:
+            self.protocol_errors_dropped += 1
+            return
+        self.protocol_errors.append(_cut(what))
+
     # -- reading ----------------------------------------------------------------------
 
     def failures(self) -> list[str]:
         """Readable descriptions of the mismatches and unplayed steps."""
-        return [m.describe() for m in self.mismatches] + [u.describe() for u in self.unplayed]
+        return self.described_mismatches() + [u.describe() for u in self.unplayed]
+
+    def described_mismatches(self) -> list[str]:
+        """Readable descriptions of the mismatches, and how many more were only counted."""
+        found = [m.describe() for m in self.mismatches]
+        if self.mismatches_dropped:
+            found.append(f"... and {self.mismatches_dropped} more unexpected client frames")
+        return found
 
     def title(self) -> str:
         """``connection N (cassette 'x', /path)``."""
@@ -187,6 +280,13 @@ class ConnectionReport:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
+
+
+def _cut(line: str) -> str:
+    # A difference line quotes values; one quoting a 1 MB string is cut like a frame.
+    if len(line) <= EXCERPT_CHARS:
+        return line
+    return f"{line[:EXCERPT_CHARS]}... ({len(line)} characters)"
 
 
 def verify(
@@ -205,7 +305,7 @@ def verify(
         UnplayedError: some cassette steps never played.
     """
     found = [
-        f"{report.title()}:\n  " + "\n  ".join(m.describe() for m in report.mismatches)
+        f"{report.title()}:\n  " + "\n  ".join(report.described_mismatches())
         for report in reports
         if report.mismatches
     ]

@@ -17,7 +17,12 @@ import signal
 import ssl
 import sys
 
-from proxy.config import ConfigError, ProxyConfig, parse_upstream_header
+from proxy.config import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ConfigError,
+    ProxyConfig,
+    parse_upstream_header,
+)
 from proxy.gateway import Gateway
 from proxy.logs import TRACE
 
@@ -52,6 +57,16 @@ def _seconds(text: str) -> float:
 def _seconds_or_off(text: str) -> float | None:
     seconds = _seconds(text)
     return None if seconds == 0 else seconds
+
+
+def _size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{size} is not a positive number of bytes")
+    return size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     parser.add_argument(
+        "--max-message-size",
+        type=_size,
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        metavar="BYTES",
+        help="largest message relayed either way; a larger one closes with 1009 "
+        "(default: %(default)s, 16 MiB)",
+    )
+    parser.add_argument(
         "--log-level", choices=list(_LOG_LEVELS), default="info", help="(default: %(default)s)"
     )
     return parser
@@ -155,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             ping_timeout=args.ping_timeout,
             idle_timeout=args.idle_timeout,
             close_timeout=args.close_timeout,
+            max_message_size=args.max_message_size,
         )
         tls = _tls_context(args.tls_cert, args.tls_key)
     except ConfigError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "REALTIME_PATH",
     "ConfigError",
     "ProxyConfig",
@@ -25,6 +26,10 @@ __all__ = [
 
 #: The only path the gateway serves, and the path it appends to the upstream base.
 REALTIME_PATH = "/v1/realtime"
+
+#: The largest message relayed by default, either way: the GA API takes audio events
+#: of up to ~15 MiB, and a frame over the limit is refused before it is buffered.
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 _SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
@@ -79,6 +84,9 @@ class ProxyConfig:
             handshake before dropping the TCP connection. After a keepalive
             timeout the gateway waits this long for the dead upstream's socket
             to close, so it adds to the time the client waits for its 1011.
+        max_message_size: The largest message (bytes) read from either side; a
+            larger one closes that side with 1009 (and the other with 1011), so
+            one frame can never make the gateway buffer more than this.
     """
 
     upstream: str
@@ -92,6 +100,7 @@ class ProxyConfig:
     ping_timeout: float | None = 20.0
     idle_timeout: float | None = None
     close_timeout: float = 10.0
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
 
     def __post_init__(self) -> None:
         _split_base(self.upstream)  # validates, raises ConfigError
@@ -107,6 +116,11 @@ class ProxyConfig:
                     f"{name.replace('_', ' ')} must be a positive number of seconds "
                     f"(or off), got {value!r}"
                 )
+        if isinstance(self.max_message_size, bool) or self.max_message_size < 1:
+            raise ConfigError(
+                f"max message size must be a positive number of bytes, "
+                f"got {self.max_message_size!r}"
+            )
         if self.api_key_env is not None and not self.api_key_env:
             raise ConfigError("--api-key-env needs the name of an environment variable")
         for name, value in self.upstream_headers:

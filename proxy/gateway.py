@@ -27,16 +27,13 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from proxy.config import REALTIME_PATH, ProxyConfig, UpstreamTarget, build_upstream_target
+from proxy.front_door import ScreeningConnection
 from proxy.handshake import check_request, error_response, upstream_failure_response
 from proxy.logs import client_ws_logger, session_logger, upstream_ws_logger
 from proxy.relay import RelayResult, relay
 from proxy.rest_forward import ForwardRequest, build_forward, forwarding_connection, relay_http
 
 __all__ = ["Gateway"]
-
-# Realtime audio events are base64 chunks that can reach megabytes; the
-# gateway relays whatever the two ends agree to, so it sets no size limit.
-_MAX_SIZE = None
 
 
 class _NoRedirectConnect(ws_connect):
@@ -127,13 +124,15 @@ class Gateway:
             # The handshake timeout includes our upstream connect; leave room
             # so that a slow upstream is reported as 504, not cut off silently.
             open_timeout=self.config.connect_timeout + 10,
-            max_size=_MAX_SIZE,
+            # Checked on each frame header, before its payload is read: a 500 MB
+            # frame costs nothing but the close (1009) it gets.
+            max_size=self.config.max_message_size,
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
             close_timeout=self.config.close_timeout,
             logger=client_ws_logger(),
             ssl=self._tls,  # websockets passes it on to loop.create_server
-            create_connection=forwarding_connection(self._forward),
+            create_connection=forwarding_connection(self._forward, ScreeningConnection),
         )
         return self
 
@@ -220,7 +219,8 @@ class Gateway:
         """Check the request, then open the upstream before accepting the client."""
         checked = check_request(request.path, request.headers, self.config, os.environ)
         if isinstance(checked, Response):
-            self._log.info("refused %s: HTTP %d", urlsplit(request.path).path, checked.status_code)
+            path = request.path.partition("?")[0]  # not urlsplit: the target may not parse
+            self._log.info("refused %s: HTTP %d", path, checked.status_code)
             return checked
         if self._closing:
             return _shutting_down()
@@ -268,7 +268,7 @@ class Gateway:
             target.url,
             additional_headers=list(target.headers),
             open_timeout=self.config.connect_timeout,
-            max_size=_MAX_SIZE,
+            max_size=self.config.max_message_size,
             # The GA SDK offers no compression either; and every frame would
             # otherwise be inflated here only to be deflated again.
             compression=None,

@@ -89,10 +89,19 @@ def check_request(
 
     Returns:
         The model and the ``Authorization`` value to send upstream, or the
-        HTTP response refusing the request: 404 for another path, 400 without
+        HTTP response refusing the request: 400 for a target that cannot be
+        parsed, 404 for another path, 400 without
         ``model`` (or with several ``Authorization`` headers), 401 with no key.
     """
-    target = urlsplit(path)
+    try:
+        target = urlsplit(path)
+    except ValueError as exc:  # e.g. "//[::1/v1/realtime": an unbalanced "[" in the authority
+        return error_response(
+            400,
+            "invalid_request_error",
+            "invalid_request_target",
+            f"Malformed request target: {exc}.",
+        )
     if target.path != REALTIME_PATH:
         return error_response(
             404,

@@ -1,19 +1,23 @@
 """Logger names, the TRACE level, and the filter that keeps API keys out of logs.
 
 ``websockets`` logs every handshake header at DEBUG, ``Authorization``
-included, on both hops. The gateway therefore gives each hop its own logger
-(``proxy.ws.client`` and ``proxy.ws.upstream``) with :class:`RedactSecrets`
-attached, so turning on DEBUG to chase a bug never writes a key to a log.
+included, on both hops, and the request line with its query string (where some
+clients put ``?api_key=...``). The gateway therefore gives each hop its own logger
+(``proxy.ws.client`` and ``proxy.ws.upstream``), and its own ``proxy.session``,
+with :class:`RedactSecrets` attached, so turning on DEBUG (or TRACE) to chase a
+bug never writes a key to a log.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 __all__ = [
     "TRACE",
     "RedactSecrets",
     "client_ws_logger",
+    "redact_queries",
     "session_logger",
     "upstream_ws_logger",
 ]
@@ -26,6 +30,11 @@ logging.addLevelName(TRACE, "TRACE")
 _HEADER_FORMATS = frozenset({"> %s: %s", "< %s: %s"})
 _SECRET_WORDS = ("auth", "key", "secret", "token", "cookie")
 _SUBPROTOCOL_KEY = "openai-insecure-api-key."
+# A query string inside a log message: from "?" to the next blank or quote.
+_QUERY = re.compile(r"\?[^\s\"'<>]*")
+_PARAM = re.compile(r"(?P<name>[^=&;#]*)=(?P<value>[^&;#]*)")
+# Parameters whose values say nothing secret and help reading a log.
+_PUBLIC_PARAMS = frozenset({"model"})
 
 
 class RedactSecrets(logging.Filter):
@@ -34,6 +43,9 @@ class RedactSecrets(logging.Filter):
     A header counts as a credential when its name mentions auth, key, secret,
     token or cookie (``Authorization``, ``api-key``, ``Set-Cookie``, ...), or
     when it is a ``Sec-WebSocket-Protocol`` carrying a browser API key.
+
+    Every query parameter value but ``model``'s is redacted too, wherever a query
+    string appears in a message (``?api_key=sk-...`` → ``?api_key=<redacted>``).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -42,7 +54,28 @@ class RedactSecrets(logging.Filter):
             name, value = record.args
             if _is_secret(str(name), str(value)):
                 record.args = (name, "<redacted>")
+                return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed record: logging reports it itself
+            return True
+        if "?" in message:
+            redacted = redact_queries(message)
+            if redacted != message:
+                record.msg, record.args = redacted, None
         return True
+
+
+def redact_queries(text: str) -> str:
+    """``text`` with the value of every query parameter but ``model`` redacted."""
+    return _QUERY.sub(lambda found: _PARAM.sub(_redact_param, found.group(0)), text)
+
+
+def _redact_param(found: re.Match[str]) -> str:
+    name = found.group("name").lstrip("?")
+    if name.lower() in _PUBLIC_PARAMS or not found.group("value"):
+        return found.group(0)
+    return found.group(0)[: found.start("value") - found.start()] + "<redacted>"
 
 
 def _is_secret(name: str, value: str) -> bool:
@@ -61,7 +94,7 @@ def _redacted(name: str) -> logging.Logger:
 
 def session_logger() -> logging.Logger:
     """The gateway's own logger: session start/end at INFO, events at DEBUG/TRACE."""
-    return logging.getLogger("proxy.session")
+    return _redacted("proxy.session")
 
 
 def client_ws_logger() -> logging.Logger:

@@ -68,7 +68,9 @@ class RelayResult:
     idle: bool = False
 
 
-def forwardable_close(rcvd: Close | None, side: Side, sent: Close | None = None) -> tuple[int, str]:
+def forwardable_close(
+    rcvd: Close | None, side: Side, *, sent: Close | None = None
+) -> tuple[int, str]:
     """Choose the close to send to the other side when ``side`` has closed.
 
     The code and reason are copied when the code may be sent on the wire.
@@ -80,13 +82,17 @@ def forwardable_close(rcvd: Close | None, side: Side, sent: Close | None = None)
         rcvd: The close frame received from ``side``, ``None`` if the
             connection ended without one.
         side: Which side closed.
-        sent: The close frame the gateway sent to ``side``, if any: when the
-            gateway failed that side itself (a 1011, e.g. ``keepalive ping
-            timeout``), its reason is the diagnosis passed on.
+        sent: The close the gateway sent to ``side``, if it closed that side
+            first: 1009 (``side`` sent a message over ``--max-message-size``) is
+            passed on as 1009, so the other side learns why; when the gateway
+            failed that side itself (a 1011, e.g. ``keepalive ping timeout``), its
+            reason is the diagnosis passed on.
 
     Returns:
         ``(code, reason)`` for ``close()`` on the other side.
     """
+    if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
+        return CloseCode.MESSAGE_TOO_BIG, f"{side} sent a message over the gateway's size limit"
     if rcvd is None:
         if sent is not None and sent.code == CloseCode.INTERNAL_ERROR and sent.reason:
             return CloseCode.INTERNAL_ERROR, f"{side} {sent.reason}"
@@ -246,7 +252,7 @@ async def relay(
         if end is not None:
             closed_by, closed, other = end
             received = closed.rcvd
-            forwarded = forwardable_close(received, closed_by, closed.sent)
+            forwarded = forwardable_close(received, closed_by, sent=closed.sent)
             await other.close(*forwarded)
         elif idle is not None and idle.done():
             forwarded = (CloseCode.INTERNAL_ERROR, f"idle timeout: no frame for {idle_timeout:g} s")

@@ -205,10 +205,15 @@ Forwarder = Callable[[str, str, list[tuple[str, str]], bytes, Any], None]
 """Takes ``(method, target, headers, body, transport)`` and answers on the transport."""
 
 
-def forwarding_connection(forward: Forwarder) -> type[ServerConnection]:
-    """A :class:`ServerConnection` subclass that hands forwarded REST routes to ``forward``."""
+def forwarding_connection(
+    forward: Forwarder, base: type[ServerConnection] = ServerConnection
+) -> type[ServerConnection]:
+    """A subclass of ``base`` that hands forwarded REST routes to ``forward``.
 
-    class ForwardingConnection(ServerConnection):
+    Everything else goes on to ``base`` (e.g. one that screens the request line).
+    """
+
+    class ForwardingConnection(base):  # type: ignore[valid-type,misc]
         """A WebSocket server connection that first looks at the request head."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:

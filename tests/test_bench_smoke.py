@@ -33,3 +33,17 @@ def test_the_fault_latency_benchmark_runs_end_to_end() -> None:
     )
     assert "ratio" in result.stdout
     assert "expected" not in result.stdout  # every row saw its outcome
+
+
+def test_the_cassette_load_benchmark_runs() -> None:
+    bench = BENCH.parent / "cassette_load.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--mb", "0.05"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "time ratio (cassette / json.loads)" in result.stdout
+    assert "target memory" in result.stdout

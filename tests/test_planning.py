@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,29 @@ def test_the_report_keeps_the_upgrade_request_with_credentials_masked() -> None:
     assert seen.header("Origin") is None
     assert seen.subprotocols == ("realtime", "openai-insecure-api-key.REDACTED")
     assert "sk-" not in json.dumps(planned.report.to_json())
+
+
+def test_http_answers_never_show_the_cassette_directory() -> None:
+    class Hidden(Source):
+        def load(self, name: str) -> Cassette:
+            if name == "broken":
+                raise CassetteError("bad", path=Path("/home/me/secret/broken.yaml"), line=3)
+            raise CassetteNotFound(name, self.names(), Path("/home/me/secret"))
+
+    planner = ConnectionPlanner(Hidden())
+    missing = plan(planner, "/cassettes/nope/v1/realtime?model=m")
+    broken = plan(planner, "/cassettes/broken/v1/realtime?model=m")
+    assert isinstance(missing, Refused) and isinstance(broken, Refused)
+    assert body(missing)["message"] == "no cassette named 'nope'; available: (none)"
+    assert body(broken)["message"] == "cassette 'broken' is malformed: broken.yaml:3: bad"
+    assert b"/home/me" not in missing.response.body + broken.response.body
+
+
+def test_cassette_for_names_what_plan_would_load() -> None:
+    planner = ConnectionPlanner(Source())
+    assert planner.cassette_for("/cassettes/a/v1/realtime?m=1", selected="b") == "a"
+    assert planner.cassette_for("/v1/realtime", selected="b") == "b"
+    assert planner.cassette_for("/v1/realtime", selected=None) is None
+    assert planner.cassette_for("/elsewhere", selected="b") is None
+    assert planner.cassette_for("//[::1/v1/realtime", selected="b") is None
+    assert planner.cassette_for("/cassettes/" + "x" * 300 + "/v1/realtime", selected=None) is None

@@ -32,7 +32,7 @@ from ..redaction import redact_target
 from ..responses import HttpResponse, error_response
 from ..upgrade import route, split_cassette_prefix
 
-__all__ = ["MAX_HEAD", "TLS_HINT", "AdminHandler", "RestHandler", "front_door"]
+__all__ = ["MAX_HEAD", "TLS_HINT", "AdminGuard", "AdminHandler", "RestHandler", "front_door"]
 
 AdminHandler = Callable[[str, str], HttpResponse | Awaitable[HttpResponse]]
 """Answers one admin request: ``(method, target) -> response``, or an awaitable of
@@ -46,17 +46,24 @@ logger = logging.getLogger("fakeupstream.front_door")
 TLS_HINT = "this client speaks TLS: start with --tls"
 """Logged when a TLS ClientHello reaches a plain port (the client would hang otherwise)."""
 
+AdminGuard = Callable[[str, list[tuple[str, str]]], HttpResponse | None]
+"""Screens one admin request before it is answered: ``(target, headers) -> refusal``
+(``None`` lets it through); e.g. a foreign ``Origin`` or ``Host``."""
+
 MAX_HEAD = 64 * 1024
 """A request head longer than this is refused with 431 (the GA API takes far less)."""
 
 
-def front_door(admin: AdminHandler, rest: RestHandler | None = None) -> type[ServerConnection]:
+def front_door(
+    admin: AdminHandler, rest: RestHandler | None = None, guard: AdminGuard | None = None
+) -> type[ServerConnection]:
     """A :class:`ServerConnection` subclass whose connections answer admin requests.
 
     With ``rest``, a request that is not a WebSocket upgrade has its body read
     (``Content-Length`` or chunked, up to :data:`~fakeupstream.http_request.MAX_BODY`)
     and goes to ``rest``; what ``rest`` does not answer, outside the realtime
-    endpoint, gets a 404 and one log line.
+    endpoint, gets a 404 and one log line. With ``guard``, an admin request it
+    refuses (a browser's origin, a rebindable ``Host``) gets its answer instead.
     """
 
     class FrontDoorConnection(ServerConnection):
@@ -86,7 +93,7 @@ def front_door(admin: AdminHandler, rest: RestHandler | None = None) -> type[Ser
             self._head += data
             if not self._worth_parsing():
                 return
-            answer = _answer_head(bytes(self._head), admin, rest)
+            answer = _answer_head(bytes(self._head), admin, rest, guard)
             if answer is _INCOMPLETE:
                 if self._head.find(b"\r\n\r\n") >= 0:
                     size = complete_size(bytes(self._head))
@@ -132,8 +139,21 @@ _INCOMPLETE = object()
 _TLS_HANDSHAKE = b"\x16"  # TLS record type 22 (handshake); no HTTP method starts with it
 
 
+def _headers(block: bytes) -> list[tuple[str, str]]:
+    """The ``(name, value)`` pairs of a request head's header lines (malformed ones skipped)."""
+    pairs = []
+    for line in block.decode("latin-1").split("\r\n"):
+        name, colon, value = line.partition(":")
+        if colon and name and name == name.strip():
+            pairs.append((name, value.strip()))
+    return pairs
+
+
 def _answer_head(
-    head: bytes, admin: AdminHandler, rest: RestHandler | None = None
+    head: bytes,
+    admin: AdminHandler,
+    rest: RestHandler | None = None,
+    guard: AdminGuard | None = None,
 ) -> HttpResponse | object | None:
     """What to do with the bytes received so far.
 
@@ -146,12 +166,20 @@ def _answer_head(
         if len(head) > MAX_HEAD:
             return error_response(431, "request head too large", "head_too_large")
         return _INCOMPLETE
-    request_line = head[: head.find(b"\r\n")].decode("latin-1")
+    raw_line = head[: head.find(b"\r\n")]
+    if not raw_line.isascii():  # websockets would drop the connection without a word
+        message = "the request line must be ASCII: percent-encode other bytes"
+        return error_response(400, message, "invalid_request_target")
+    request_line = raw_line.decode("latin-1")
     try:
         method, target, _version = request_line.split(" ", 2)
     except ValueError:
         return error_response(400, "malformed HTTP request line", "bad_request")
     if target.startswith(ADMIN_PREFIX):
+        if guard is not None:
+            refused = guard(target, _headers(head[len(raw_line) + 2 : end]))
+            if refused is not None:
+                return refused
         return admin(method, target)
     if rest is not None:
         request = parse_request(head)

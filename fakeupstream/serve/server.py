@@ -28,9 +28,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from ..access import AccessPolicy
 from ..admin import handle_admin
 from ..cassette import JSONObject, is_sendable_close_code
-from ..exceptions import CassetteError
+from ..exceptions import CassetteError, CassetteNotFound
 from ..faults import Fault, FaultBoard, build_fault
 from ..http_request import HttpRequest
 from ..ids import IdRewriter, base62
@@ -93,6 +94,9 @@ class FakeUpstream:
             (it caps this at ``net.core.somaxconn``); size it for bursts of clients.
         reuse_port: share the port with other processes (``SO_REUSEPORT``), as the
             workers of ``fakeupstream serve --workers N`` do.
+        access: who may connect: by default, clients without an ``Origin`` and pages
+            served from loopback; see :class:`~fakeupstream.access.AccessPolicy`
+            (``allow_origins``, and ``client_token`` for the recorder).
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class FakeUpstream:
         tls: bool | ServerCertificate = False,
         backlog: int = DEFAULT_BACKLOG,
         reuse_port: bool = False,
+        access: AccessPolicy | None = None,
     ) -> None:
         self.certificate: ServerCertificate | None = (
             ServerCertificate.local() if tls is True else tls or None
@@ -119,7 +124,9 @@ class FakeUpstream:
         """Unexpected exceptions raised while serving (bugs, not bad input), and
         recordings that could not be saved."""
         policy = None if recording is None else RecordPolicy(recording.mode, self.library.exists)
-        self._planner = ConnectionPlanner(self.library, None if policy is None else policy.records)
+        self._planner = ConnectionPlanner(
+            self.library, None if policy is None else policy.records, access
+        )
         self._relay: RecordRelay | None = None
         if recording is not None and policy is not None:
             writer = CassetteWriter(
@@ -174,7 +181,9 @@ class FakeUpstream:
             max_size=_MAX_MESSAGE,
             max_queue=64,
             logger=PROTOCOL_LOGGER,
-            create_connection=deafenable(front_door(self._admin, self._rest_answer)),
+            create_connection=deafenable(
+                front_door(self._admin, self._rest_answer, self._screen_admin)
+            ),
             # Documented: extra keyword arguments go to loop.create_server.
             ssl=self._ssl,
             backlog=self._backlog,
@@ -282,7 +291,7 @@ class FakeUpstream:
             try:
                 listing.append((name, self.library.load(name).description))
             except CassetteError as exc:
-                listing.append((name, f"<invalid: {exc}>"))
+                listing.append((name, f"<invalid: {exc.public()}>"))
         return listing
 
     @property
@@ -321,7 +330,36 @@ class FakeUpstream:
                 continue  # listed as invalid by the admin API; it names no model here
         return models
 
+    def _screen_admin(self, target: str, headers: list[tuple[str, str]]) -> HttpResponse | None:
+        refused = self._planner.access.check_admin(headers)
+        if refused is not None:
+            plan = self._planner.refuse_admin(target, refused, "admin request not allowed")
+            assert plan.report is not None
+            self._reports.append(plan.report)
+            return refused
+        return None
+
     def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response | None] | None:
+        name = self._planner.cassette_for(request.path, selected=self._current)
+        if name is None:
+            return self._execute(connection, request)
+        return self._load_then_execute(connection, request, name)
+
+    async def _load_then_execute(
+        self, connection: ServerConnection, request: Request, name: str
+    ) -> Response | None:
+        # Parsing is CPU-bound and a file may be large (or an alias bomb, refused by the
+        # reader's limits): do it off the event loop, so health checks and every other
+        # session go on meanwhile. The planner then finds the cassette cached; an error
+        # is the planner's to report, so it is dropped here.
+        with contextlib.suppress(CassetteError, CassetteNotFound):
+            await asyncio.to_thread(self.library.load, name)
+        answer = self._execute(connection, request)
+        return await answer if isinstance(answer, Awaitable) else answer
+
+    def _execute(
         self, connection: ServerConnection, request: Request
     ) -> Response | Awaitable[Response | None] | None:
         headers = list(request.headers.raw_items())

@@ -77,7 +77,9 @@ class WorkerUpstream(FakeUpstream):
     def __init__(self, *args: Any, index: int, count: int, control: Path, **kwargs: Any) -> None:
         super().__init__(*args, reuse_port=True, **kwargs)
         # Connection ids are unique across workers, so merged reports never clash.
-        self._planner = ConnectionPlanner(self.library, ids=worker_ids(index, count))
+        self._planner = ConnectionPlanner(
+            self.library, access=self._planner.access, ids=worker_ids(index, count)
+        )
         self.index = index
         self._peers = [worker_socket(control, number) for number in range(count)]
         self._peer_server: asyncio.Server | None = None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["TEMPORARY_PATTERN", "remove_temporaries", "write_atomically"]
+
+TEMPORARY_PATTERN = ".*.tmp"
+"""What every temporary file written here matches (put it in ``.gitignore``)."""
 
 
 def _read_umask() -> int:
@@ -24,7 +29,8 @@ _UMASK = _read_umask()
 def write_atomically(path: Path, data: str | bytes) -> None:
     """Replace ``path`` with ``data`` (text is written as UTF-8), atomically.
 
-    The data goes to a temporary file in the same directory (``.NAME.*.tmp``), is
+    The data goes to a temporary file in the same directory (``.NAME.*.tmp``, which
+    :data:`TEMPORARY_PATTERN` matches), is
     flushed to disk, then renamed over ``path``: an atomic replace on POSIX and
     Windows. On any failure the temporary file is removed and ``path`` is untouched.
     The file gets the mode of the one it replaces, or a new file's usual mode
@@ -48,3 +54,19 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_temporaries(path: Path) -> int:
+    """Remove what killed writes of ``path`` left behind (``.NAME.*.tmp``); return how many.
+
+    A process killed between creating its temporary file and renaming it leaves the
+    file there, as big as what it was writing. Call this only while no other writer of
+    ``path`` can be running (e.g. under the cassette's lock): it cannot tell an
+    abandoned file from one being written.
+    """
+    removed = 0
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed += 1
+    return removed

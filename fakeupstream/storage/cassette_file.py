@@ -17,7 +17,8 @@ from ..exceptions import CassetteError
 from .atomic import write_atomically
 from .sidecars import SidecarFile, SidecarSink, resolve_reference, write_sidecars
 from .yaml_dumper import dumps_cassette
-from .yaml_reader import loads_cassette
+from .yaml_limits import LoadLimits
+from .yaml_reader import loads_cassette, resolve_limits
 
 __all__ = [
     "RenderedCassette",
@@ -28,21 +29,34 @@ __all__ = [
 ]
 
 
-def load_cassette(path: Path | str) -> Cassette:
+def load_cassette(path: Path | str, *, limits: LoadLimits | None = None) -> Cassette:
     """Load the cassette at ``path``; its name is the file stem.
 
     Sidecar references are resolved relative to the file's directory.
 
+    Args:
+        path: the file.
+        limits: the most it may cost to load; by default, from the environment.
+
     Raises:
-        CassetteError: the file cannot be read or is not a valid cassette.
+        CassetteError: the file cannot be read, is not a valid cassette, or is
+            over a limit (checked before the file is read).
     """
     path = Path(path)
+    limits = resolve_limits(limits, path)
     try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise CassetteError(
+                f"the cassette is {size} bytes, more than the {limits.max_bytes} allowed; "
+                "raise FAKEUPSTREAM_MAX_CASSETTE_BYTES if it is trusted",
+                path=path,
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteError(f"cannot read the cassette: {exc}", path=path) from None
     resolve = functools.partial(resolve_reference, base=path.parent)
-    return loads_cassette(text, name=path.stem, path=path, resolve_sidecar=resolve)
+    return loads_cassette(text, name=path.stem, path=path, resolve_sidecar=resolve, limits=limits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,10 @@ Four promises, in the order :meth:`CassetteWriter.save` keeps them:
    and between threads), re-reads the cassette under the lock, and writes it back
    with the new episode before letting go. The lock file is removed on the way out.
 2. **No secrets.** The serialized text is scanned by the leak guard
-   (:func:`~fakeupstream.redaction.find_leaks`) and the sidecar payloads for the
-   secrets in use; any finding refuses the save with :class:`SecretLeakError`
-   and nothing at all is written.
+   (:func:`~fakeupstream.redaction.find_leaks`), and so are the decoded binary
+   frames and the sidecar payloads (:func:`~fakeupstream.redaction.find_leaks_in_bytes`),
+   where a key would only show as base64; any finding refuses the save with
+   :class:`SecretLeakError` and nothing at all is written.
 3. **Nothing half-written.** Sidecars go first, then the YAML, each through
    :func:`~fakeupstream.storage.atomic.write_atomically` (temporary file, fsync,
    rename): readers see the old cassette or the new one.
@@ -33,10 +34,11 @@ from ..cassette import Cassette, Episode, FrameStep, MatchMode, Recorded, valid_
 from ..exceptions import CassetteError, RecordError, SecretLeakError
 from ..record_session import rebase_times
 from ..recordmode import SaveAction
-from ..redaction import MIN_SECRET_LENGTH, find_leaks, mask, redact_url
+from ..redaction import find_leaks, find_leaks_in_bytes, redact_url
+from .atomic import TEMPORARY_PATTERN, remove_temporaries
 from .cassette_file import load_cassette, render_cassette, write_cassette
 from .library import SUFFIX
-from .sidecars import DEFAULT_THRESHOLD, prune_sidecars
+from .sidecars import DEFAULT_THRESHOLD, prune_sidecars, sidecar_dir_name
 
 try:  # POSIX
     import fcntl
@@ -180,6 +182,12 @@ class CassetteWriter:
         secrets: list[str],
         now: datetime,
     ) -> SavedCassette:
+        # Under the lock no other save of this cassette runs, so any temporary file of
+        # it (or of its sidecars) is what a killed save left behind.
+        remove_temporaries(path)
+        for leftover in (self.directory / sidecar_dir_name(name)).glob(TEMPORARY_PATTERN):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
         existing = self._existing(path, strict=action is SaveAction.APPEND)
         anchor = now
         episodes: tuple[Episode, ...] = (episode,)
@@ -210,11 +218,16 @@ class CassetteWriter:
             cassette, name=path.stem, sidecar_threshold=self.sidecar_threshold
         )
         findings = find_leaks(rendered.text, secrets)
-        for item in rendered.sidecars:
+        for number, item in enumerate(episodes):
+            for index, step in enumerate(item.timeline):
+                if isinstance(step, FrameStep) and isinstance(step.data, bytes):
+                    where = f"connection {number + 1}, step {index} ({step.direction.value} binary)"
+                    findings.extend(
+                        f"{where}, {found}" for found in find_leaks_in_bytes(step.data, secrets)
+                    )
+        for sidecar in rendered.sidecars:
             findings.extend(
-                f"{item.path}: a secret in use ({mask(secret)})"
-                for secret in secrets
-                if len(secret.strip()) >= MIN_SECRET_LENGTH and secret.strip().encode() in item.data
+                f"{sidecar.path}: {found}" for found in find_leaks_in_bytes(sidecar.data, secrets)
             )
         if findings:
             raise SecretLeakError(path, findings)

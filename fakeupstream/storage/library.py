@@ -39,6 +39,9 @@ class CassetteLibrary:
         self.directory = Path(directory) if directory is not None else bundled_cassette_dir()
         self._cache: dict[str, tuple[tuple[int, int], Cassette]] = {}
         self._paths: dict[str, Path] = {}  # valid names already seen: checked once per name
+        # Malformed files are remembered too, so one is parsed once per change, not
+        # once per connection (a large one would cost that much every time).
+        self._failed: dict[str, tuple[tuple[int, int], CassetteError]] = {}
 
     def names(self) -> list[str]:
         """The cassette names, sorted; those in subdirectories as ``dir/name``."""
@@ -85,7 +88,16 @@ class CassetteLibrary:
         cached = self._cache.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        cassette = load_cassette(path)
+        failed = self._failed.get(name)
+        if failed is not None and failed[0] == key:
+            old = failed[1]
+            raise CassetteError(old.problem, path=old.path, line=old.line, column=old.column)
+        try:
+            cassette = load_cassette(path)
+        except CassetteError as exc:
+            self._failed[name] = (key, exc)
+            raise
+        self._failed.pop(name, None)
         if cassette.name != name:  # in a subdirectory: the file's stem is only the last part
             cassette = dataclasses.replace(cassette, name=name)
         self._cache[name] = (key, cassette)

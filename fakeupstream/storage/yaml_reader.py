@@ -51,8 +51,9 @@ from ..faults import FAULT_PARAMS, Fault, build_fault
 from ..rules import Rule, RuleClose
 from ..unexpected import OnUnexpected
 from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
+from .yaml_limits import AliasBudget, BudgetExceeded, LoadLimits
 
-__all__ = ["SidecarResolver", "loads_cassette"]
+__all__ = ["LoadLimits", "SidecarResolver", "loads_cassette", "resolve_limits"]
 
 SidecarResolver: TypeAlias = Callable[[SidecarReference], str]
 """Turns a sidecar reference into the base64 text it stands for, or raises
@@ -61,6 +62,7 @@ SidecarResolver: TypeAlias = Callable[[SidecarReference], str]
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
 _JSON_SCALARS = {_TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"}
 _T = TypeVar("_T")
 
@@ -68,16 +70,36 @@ _T = TypeVar("_T")
 class _Reader:
     """Builds model objects from YAML nodes, failing with the node's position."""
 
-    def __init__(self, path: Path | None, resolve_sidecar: SidecarResolver | None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        resolve_sidecar: SidecarResolver | None,
+        limits: LoadLimits | None = None,
+    ) -> None:
         self.path = path
         self.resolve_sidecar = resolve_sidecar
         self._scalars = yaml.constructor.SafeConstructor()
+        self._budget = AliasBudget(limits if limits is not None else LoadLimits())
 
     # -- errors ---------------------------------------------------------------------------
 
     def fail(self, node: Node, problem: str) -> NoReturn:
         mark = node.start_mark
         raise CassetteError(problem, path=self.path, line=mark.line + 1, column=mark.column + 1)
+
+    def enter(self, node: Node) -> bool:
+        """Count ``node`` against the alias budget; ``True``: call ``self._budget.leave()``."""
+        if not isinstance(node, MappingNode | SequenceNode):
+            return False
+        try:
+            return self._budget.enter(node, len(node.value))
+        except BudgetExceeded as exc:
+            self.fail(node, str(exc))
+
+    def visit(self, node: Node) -> None:
+        """Count a node whose children the caller reads itself."""
+        if self.enter(node):
+            self._budget.leave()
 
     # -- generic shapes -------------------------------------------------------------------
 
@@ -87,6 +109,7 @@ class _Reader:
         """Return the mapping's key → value nodes, checking the keys."""
         if not isinstance(node, MappingNode) or node.tag != _TAG + "map":
             self.fail(node, f"expected {what} (a mapping), got {_describe(node)}")
+        self.visit(node)
         entries: dict[str, Node] = {}
         for key_node, value_node in node.value:
             key = self.key(key_node)
@@ -111,6 +134,7 @@ class _Reader:
     def sequence(self, node: Node, what: str) -> list[Node]:
         if not isinstance(node, SequenceNode) or node.tag != _TAG + "seq":
             self.fail(node, f"expected {what} (a list), got {_describe(node)}")
+        self.visit(node)
         return list(node.value)
 
     def scalar(self, node: Node, what: str, kind: type[_T] | tuple[type, ...]) -> Any:
@@ -139,6 +163,7 @@ class _Reader:
             self.fail(
                 node, f"expected {what} (a mapping of names to strings), got {_describe(node)}"
             )
+        self.visit(node)
         result = []
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -152,6 +177,18 @@ class _Reader:
 
     def json(self, node: Node) -> Any:
         """Any JSON value: mappings with string keys, lists, strings, numbers, bools, null."""
+        if not self.enter(node):
+            return self._json(node)
+        try:
+            return self._json(node)
+        finally:
+            self._budget.leave()
+
+    def _json(self, node: Node) -> Any:
+        # Most nodes of an event are strings: the constructor would only hand back
+        # node.value after its bookkeeping, so skip it (a third of the load time).
+        if node.tag == _STR and isinstance(node, ScalarNode):
+            return node.value
         if isinstance(node, MappingNode):
             if node.tag != _TAG + "map":
                 self.fail(node, f"unsupported YAML tag {node.tag!r}; expected plain JSON data")
@@ -589,6 +626,7 @@ def loads_cassette(
     name: str = "cassette",
     path: Path | None = None,
     resolve_sidecar: SidecarResolver | None = None,
+    limits: LoadLimits | None = None,
 ) -> Cassette:
     """Build a cassette from YAML text (no file is read).
 
@@ -598,10 +636,19 @@ def loads_cassette(
         path: the file it came from, named in error messages.
         resolve_sidecar: resolves sidecar references; without it, a reference is
             an error.
+        limits: the most the text may cost to load (size, aliases); by default
+            :meth:`LoadLimits.from_env() <fakeupstream.storage.yaml_limits.LoadLimits.from_env>`.
 
     Raises:
-        CassetteError: the text is not a valid version 1 cassette.
+        CassetteError: the text is not a valid version 1 cassette, or is over a limit.
     """
+    limits = resolve_limits(limits, path)
+    if len(text) > limits.max_bytes:
+        raise CassetteError(
+            f"the cassette is larger than {limits.max_bytes} bytes; "
+            "raise FAKEUPSTREAM_MAX_CASSETTE_BYTES if it is trusted",
+            path=path,
+        )
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -615,4 +662,18 @@ def loads_cassette(
         ) from None
     except yaml.YAMLError as exc:
         raise CassetteError(f"invalid YAML: {exc}", path=path) from None
-    return _Reader(path, resolve_sidecar).cassette(root, name)
+    return _Reader(path, resolve_sidecar, limits).cassette(root, name)
+
+
+def resolve_limits(limits: LoadLimits | None, path: Path | None = None) -> LoadLimits:
+    """``limits``, or the defaults with their environment overrides.
+
+    Raises:
+        CassetteError: an override in the environment is not a number.
+    """
+    if limits is not None:
+        return limits
+    try:
+        return LoadLimits.from_env()
+    except ValueError as exc:
+        raise CassetteError(str(exc), path=path) from None

@@ -76,5 +76,5 @@ def test_a_side_the_gateway_gave_up_on_is_reported_with_its_reason(
     sent: Close | None, expected: tuple[int, str]
 ) -> None:
     side: Any = "upstream"
-    assert forwardable_close(None, side, sent) == expected
-    assert forwardable_close(Close(4000, "x"), side, sent) == (4000, "x")  # theirs wins
+    assert forwardable_close(None, side, sent=sent) == expected
+    assert forwardable_close(Close(4000, "x"), side, sent=sent) == (4000, "x")  # theirs wins

@@ -218,3 +218,60 @@ def test_the_lock_excludes_while_its_file_comes_and_goes(tmp_path: Path) -> None
         thread.join()
     assert overlaps == []
     assert list((tmp_path / "sub").iterdir()) == []  # the lock file is gone too
+
+
+def test_the_guard_decodes_binary_frames(tmp_path: Path) -> None:
+    # Not a registered secret: found by its shape, inside bytes the cassette stores as base64.
+    key = "sk-proj-" + "A1b2C3d4" * 6
+    frame = FrameStep(SERVER, b"\x00\x01" + key.encode() + b"\xff")
+    with pytest.raises(SecretLeakError) as caught:
+        save(CassetteWriter(tmp_path), Episode(timeline=(frame,)), SaveAction.APPEND)
+    [finding] = caught.value.findings
+    assert finding == "connection 1, step 0 (server binary), byte 2: an OpenAI API key (sk-pr…)"
+    assert key not in str(caught.value)
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # nothing written, no lock left
+
+
+def test_the_guard_finds_other_vendors_keys_in_sidecars(tmp_path: Path) -> None:
+    leaky = base64.b64encode(b"\x00" * 200 + b"AKIAIOSFODNN7EXAMPLE" + b"\x00" * 200).decode()
+    with pytest.raises(SecretLeakError) as caught:
+        save(
+            CassetteWriter(tmp_path, sidecar_threshold=100), episode(audio=leaky), SaveAction.APPEND
+        )
+    assert caught.value.findings[0].endswith("an AWS access key (AKIAI…)")
+
+
+def test_a_killed_saves_temporary_files_are_removed_by_the_next_save(tmp_path: Path) -> None:
+    # What `kill -9` between mkstemp and rename leaves: the same names write_atomically uses.
+    left = tmp_path / ".c.yaml.k1ll3d.tmp"
+    left.write_bytes(b"x" * 1000)
+    sidecars = tmp_path / "c.sidecar"
+    sidecars.mkdir()
+    (sidecars / ".0123.bin.k1ll3d.tmp").write_bytes(b"y")
+    other = tmp_path / ".other.yaml.k1ll3d.tmp"  # another cassette's: not ours to judge
+    other.write_bytes(b"z")
+    save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    assert not left.exists()
+    assert list(sidecars.iterdir()) == []
+    assert other.exists()
+
+
+def test_temporary_names_match_the_suggested_gitignore(tmp_path: Path) -> None:
+    import fnmatch
+
+    from fakeupstream.storage import atomic
+
+    seen: list[str] = []
+    real_replace = atomic.os.replace
+
+    def spy(source: str, target: Path) -> None:
+        seen.append(Path(source).name)
+        real_replace(source, target)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(atomic.os, "replace", spy)
+        save(CassetteWriter(tmp_path), episode(), SaveAction.APPEND)
+    assert seen
+    gitignore = (Path(__file__).parents[2] / ".gitignore").read_text().splitlines()
+    assert atomic.TEMPORARY_PATTERN in gitignore
+    assert all(fnmatch.fnmatch(name, atomic.TEMPORARY_PATTERN) for name in seen)

@@ -1,0 +1,72 @@
+"""Loading a cassette never blocks the server: other sessions and health checks go on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from fakeupstream import FakeUpstream
+from fakeupstream.cassette import Cassette
+from fakeupstream.storage import library as library_module
+
+from ..helpers import TIMEOUT, http, recv_event, ws_connect
+
+SESSION = "version: 1\ntimeline:\n- server: {type: session.created, event_id: e1}\n"
+
+
+@pytest.mark.asyncio
+async def test_health_is_answered_while_a_cassette_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow.yaml").write_text(SESSION)
+    release = threading.Event()
+    started = threading.Event()
+    waited: list[bool] = []
+    real_load = library_module.load_cassette
+
+    def slow_load(path: Path | str) -> Cassette:
+        started.set()
+        waited.append(release.wait(TIMEOUT))  # False if the test could not run meanwhile
+        return real_load(path)
+
+    monkeypatch.setattr(library_module, "load_cassette", slow_load)
+    async with FakeUpstream(tmp_path) as fake:
+
+        async def connect() -> str:
+            async with ws_connect(f"{fake.url}/cassettes/slow/v1/realtime?model=m") as ws:
+                return str((await recv_event(ws))["type"])
+
+        session = asyncio.create_task(connect())
+        await asyncio.to_thread(started.wait, TIMEOUT)
+        status, body = await http(fake.http_url, "GET", "/__fakeupstream/health")
+        assert (status, body["status"]) == (200, "ok")
+        release.set()
+        assert await asyncio.wait_for(session, TIMEOUT) == "session.created"
+    assert waited == [True]
+
+
+@pytest.mark.asyncio
+async def test_an_alias_bomb_is_a_500_and_the_server_goes_on(tmp_path: Path) -> None:
+    lines = ["version: 1", "timeline:", "- server: {type: a, v: &a [l,l,l,l,l,l,l,l,l]}"]
+    for level in range(1, 9):
+        name, previous = "abcdefghi"[level], "abcdefghi"[level - 1]
+        lines.append(f"- server: {{type: a, v: &{name} [" + ",".join(["*" + previous] * 9) + "]}")
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "session.yaml").write_text(SESSION)
+    async with FakeUpstream(tmp_path) as fake:
+        with pytest.raises(InvalidStatus) as info:
+            async with ws_connect(f"{fake.url}/cassettes/bomb/v1/realtime?model=m"):
+                pass
+        response = info.value.response
+        assert response.status_code == 500
+        error = json.loads(response.body)["error"]
+        assert error["code"] == "invalid_cassette"
+        assert "alias" in error["message"]
+        assert str(tmp_path) not in response.body.decode()
+        async with ws_connect(f"{fake.url}/cassettes/session/v1/realtime?model=m") as ws:
+            assert (await recv_event(ws))["type"] == "session.created"
