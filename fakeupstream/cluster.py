@@ -9,6 +9,8 @@ request which changes or reads per-worker state passes it on to every worker
 - ``POST /__fakeupstream/cassette`` and ``POST /__fakeupstream/reset`` change
   each worker's state: every worker applies it; the first failure, if any, is the
   answer (every worker validates the same cassette directory, so they agree);
+- ``POST`` and ``DELETE /__fakeupstream/fault`` arm and disarm faults in every
+  worker (a connection may land on any of them; ``count`` is per worker);
 - ``GET /__fakeupstream/report`` reads each worker's connections: the answer
   lists them all, by connection id (ids never repeat across workers:
   :func:`worker_ids`);
@@ -28,7 +30,16 @@ from .responses import HttpResponse, error_response, json_response
 
 __all__ = ["FANNED_OUT", "fans_out", "merge_answers", "worker_ids"]
 
-FANNED_OUT = frozenset({("POST", "cassette"), ("POST", "reset"), ("GET", "report")})
+FANNED_OUT = frozenset(
+    {
+        ("POST", "cassette"),
+        ("POST", "reset"),
+        ("GET", "report"),
+        # Faults are armed per worker: a connection may land on any of them.
+        ("POST", "fault"),
+        ("DELETE", "fault"),
+    }
+)
 """``(method, endpoint)`` of the admin requests every worker must answer."""
 
 

@@ -296,7 +296,7 @@ class ReplaySession:
                 rule, made, close = found_rule
                 number = self._rules.index(rule) + 1
                 where = f"rule {number}" + (f" (line {rule.line})" if rule.line else "")
-                self._report.emulated.append(f"{event.get('type')!r} answered by {where}")
+                self._report.add_emulated(f"{event.get('type')!r} answered by {where}")
                 self._send_made(made)
                 if close is not None:
                     self._outbox.append(Close(close.code, close.reason))
@@ -308,7 +308,7 @@ class ReplaySession:
             answers = self._model.answer(event)
             if answers is not None:
                 where = "after the last step" if index is None else f"at step {index}"
-                self._report.emulated.append(
+                self._report.add_emulated(
                     f"{event.get('type')!r} {where} answered by the session model"
                 )
                 self._send_made(answers)
@@ -347,7 +347,7 @@ class ReplaySession:
             else:
                 self._skipped.add(position)
         summary = ", ".join(f"{step.summary()} (line {step.line})" for step in skipped)
-        self._report.emulated.append(
+        self._report.add_emulated(
             f"skipped recorded {summary}: the client sent {event.get('type')!r} (step {later})"
         )
         later_step = self._steps[later]

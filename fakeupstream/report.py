@@ -20,6 +20,7 @@ from .faults import FiredFault
 __all__ = [
     "EXCERPT_CHARS",
     "MAX_DIFFERENCES",
+    "MAX_EMULATED",
     "MAX_MISMATCHES",
     "MAX_PROTOCOL_ERRORS",
     "ConnectionReport",
@@ -40,6 +41,8 @@ MAX_PROTOCOL_ERRORS = 100
 """Protocol errors kept per connection; the rest are counted in ``protocol_errors_dropped``."""
 MAX_DIFFERENCES = 50
 """Difference lines kept per mismatch; one last line says how many more there were."""
+MAX_EMULATED = 100
+"""Emulated events noted per connection; the rest are counted in ``emulated_dropped``."""
 EXCERPT_CHARS = 2048
 """A frame longer than this (as compact JSON) is kept as an :class:`Excerpt`."""
 
@@ -199,6 +202,7 @@ class ConnectionReport:
     emulated: list[str] = field(default_factory=list)
     """Client events the cassette did not expect that the GA session model answered
     (or recorded housekeeping the client skipped); not failures."""
+    emulated_dropped: int = 0
 
     # -- transitions --------------------------------------------------------------------
 
@@ -252,6 +256,14 @@ class ConnectionReport:
                 differences=[_cut(line) for line in differences],
             )
         )
+
+    def add_emulated(self, what: str) -> None:
+        """Note an event the session model or a rule answered; past :data:`MAX_EMULATED`,
+        only count it (a client may send housekeeping events without end)."""
+        if len(self.emulated) >= MAX_EMULATED:
+            self.emulated_dropped += 1
+            return
+        self.emulated.append(_cut(what))
 
     def add_protocol_error(self, what: str) -> None:
         """Keep ``what``; past :data:`MAX_PROTOCOL_ERRORS`, only count it."""

@@ -22,6 +22,9 @@ from fakeupstream.responses import HttpResponse, error_response, json_response
         ("GET", "/__fakeupstream/cassettes", False),
         ("GET", "/__fakeupstream/cassette?name=session", False),  # a 405, answered locally
         ("GET", "/__fakeupstream/nope", False),
+        ("POST", "/__fakeupstream/fault?kind=reset&after=2", True),
+        ("DELETE", "/__fakeupstream/fault", True),
+        ("GET", "/__fakeupstream/faults", False),
     ],
 )
 def test_only_requests_about_per_worker_state_fan_out(

@@ -84,3 +84,14 @@ def test_an_excerpt_of_a_long_string_has_its_size() -> None:
     assert excerpt.size == len(json.dumps(value, ensure_ascii=False).encode())
     assert Excerpt.of("short") == "short"
     assert Excerpt.of(None) is None
+
+
+def test_emulated_events_are_bounded_too() -> None:
+    from fakeupstream.report import MAX_EMULATED, ConnectionReport
+
+    report = ConnectionReport(id=1, cassette="c", path="/v1/realtime")
+    for number in range(MAX_EMULATED + 25):
+        report.add_emulated(f"'session.update' {number} answered by the session model")
+    assert len(report.emulated) == MAX_EMULATED
+    assert report.emulated_dropped == 25
+    assert report.to_json()["emulated_dropped"] == 25

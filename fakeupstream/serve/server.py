@@ -441,7 +441,7 @@ class FakeUpstream:
         except Exception as exc:  # a bug: report it, never leave the client hanging
             logger.exception("connection %d failed", report.id)
             self.errors.append(exc)
-            report.protocol_errors.append(f"internal error: {exc!r}")
+            report.add_protocol_error(f"internal error: {exc!r}")
             with contextlib.suppress(Exception):
                 await ws.close(1011, "fakeupstream internal error")
         finally:
