@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 from websockets.asyncio.server import ServerConnection
 
@@ -32,7 +33,16 @@ from ..redaction import redact_target
 from ..responses import HttpResponse, error_response
 from ..upgrade import route, split_cassette_prefix
 
-__all__ = ["MAX_HEAD", "TLS_HINT", "AdminGuard", "AdminHandler", "RestHandler", "front_door"]
+__all__ = [
+    "MAX_HEAD",
+    "TLS_HINT",
+    "AdminGuard",
+    "AdminHandler",
+    "FrontDoorConnection",
+    "Handlers",
+    "RestHandler",
+    "front_door",
+]
 
 AdminHandler = Callable[[str, str], HttpResponse | Awaitable[HttpResponse]]
 """Answers one admin request: ``(method, target) -> response``, or an awaitable of
@@ -66,73 +76,90 @@ def front_door(
     refuses (a browser's origin, a rebindable ``Host``) gets its answer instead.
     """
 
-    class FrontDoorConnection(ServerConnection):
-        """A WebSocket server connection that first looks at the request head."""
+    handlers = Handlers(admin, rest, guard)
+    return type("FrontDoorConnection", (FrontDoorConnection,), {"handlers": handlers})
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._head: bytearray | None = bytearray()  # None once handed over
-            # Once the head is read: parse again at this size (Content-Length), or, for
-            # a chunked body (-1), when the bytes end like a last chunk. A body arriving
-            # in many reads is then parsed once, not once per read.
-            self._look_at = 0
 
-        def data_received(self, data: bytes) -> None:
-            if self._head is None:
-                super().data_received(data)
-                return
-            if not self._head and data[:1] == _TLS_HANDSHAKE:
-                # A TLS ClientHello on a plain port: no HTTP answer can help, so close
-                # at once instead of waiting for a request head that never comes.
-                self._head = None
-                logger.warning("%s", TLS_HINT)
-                transport = self.transport
-                assert isinstance(transport, asyncio.WriteTransport)
-                transport.close()
-                return
-            self._head += data
-            if not self._worth_parsing():
-                return
-            answer = _answer_head(bytes(self._head), admin, rest, guard)
-            if answer is _INCOMPLETE:
-                if self._head.find(b"\r\n\r\n") >= 0:
-                    size = complete_size(bytes(self._head))
-                    self._look_at = -1 if size is None else size
-                return
-            head, self._head = bytes(self._head), None
-            if answer is None:
-                super().data_received(head)
-                return
-            if isinstance(answer, HttpResponse):
-                self._answer(answer)
-                return
-            # Answered later; the task is kept here so it is not garbage-collected.
-            self._later = asyncio.ensure_future(cast(Awaitable[HttpResponse], answer))
-            self._later.add_done_callback(self._answer_later)
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """Where a front door sends what it answers itself."""
 
-        def _answer_later(self, task: asyncio.Future[HttpResponse]) -> None:
-            if task.cancelled():
-                self._answer(error_response(503, "the server is stopping", "stopping"))
-            elif task.exception() is not None:
-                message = f"fakeupstream internal error: {task.exception()!r}"
-                self._answer(error_response(500, message, "internal_error"))
-            else:
-                self._answer(task.result())
+    admin: AdminHandler
+    rest: RestHandler | None = None
+    guard: AdminGuard | None = None
 
-        def _answer(self, answer: HttpResponse) -> None:
+
+class FrontDoorConnection(ServerConnection):
+    """A WebSocket server connection that first looks at the request head.
+
+    :func:`front_door` makes the subclass that knows where admin and REST requests go.
+    """
+
+    handlers: ClassVar[Handlers]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head: bytearray | None = bytearray()  # None once handed over
+        # Once the head is read: parse again at this size (Content-Length), or, for
+        # a chunked body (-1), when the bytes end like a last chunk. A body arriving
+        # in many reads is then parsed once, not once per read.
+        self._look_at = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._head is None:
+            super().data_received(data)
+            return
+        if not self._head and data[:1] == _TLS_HANDSHAKE:
+            # A TLS ClientHello on a plain port: no HTTP answer can help, so close
+            # at once instead of waiting for a request head that never comes.
+            self._head = None
+            logger.warning("%s", TLS_HINT)
             transport = self.transport
             assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(answer.encode())
             transport.close()
+            return
+        self._head += data
+        if not self._worth_parsing():
+            return
+        h = self.handlers
+        answer = _answer_head(bytes(self._head), h.admin, h.rest, h.guard)
+        if answer is _INCOMPLETE:
+            if self._head.find(b"\r\n\r\n") >= 0:
+                size = complete_size(bytes(self._head))
+                self._look_at = -1 if size is None else size
+            return
+        head, self._head = bytes(self._head), None
+        if answer is None:
+            super().data_received(head)
+            return
+        if isinstance(answer, HttpResponse):
+            self._answer(answer)
+            return
+        # Answered later; the task is kept here so it is not garbage-collected.
+        self._later = asyncio.ensure_future(cast(Awaitable[HttpResponse], answer))
+        self._later.add_done_callback(self._answer_later)
 
-        def _worth_parsing(self) -> bool:
-            assert self._head is not None
-            if self._look_at >= 0:
-                return len(self._head) >= self._look_at
-            # Chunked: the last chunk ends with an empty line; past the limit, say 413.
-            return self._head.endswith(b"\r\n\r\n") or len(self._head) > MAX_BODY + MAX_HEAD
+    def _answer_later(self, task: asyncio.Future[HttpResponse]) -> None:
+        if task.cancelled():
+            self._answer(error_response(503, "the server is stopping", "stopping"))
+        elif task.exception() is not None:
+            message = f"fakeupstream internal error: {task.exception()!r}"
+            self._answer(error_response(500, message, "internal_error"))
+        else:
+            self._answer(task.result())
 
-    return FrontDoorConnection
+    def _answer(self, answer: HttpResponse) -> None:
+        transport = self.transport
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(answer.encode())
+        transport.close()
+
+    def _worth_parsing(self) -> bool:
+        assert self._head is not None
+        if self._look_at >= 0:
+            return len(self._head) >= self._look_at
+        # Chunked: the last chunk ends with an empty line; past the limit, say 413.
+        return self._head.endswith(b"\r\n\r\n") or len(self._head) > MAX_BODY + MAX_HEAD
 
 
 _INCOMPLETE = object()

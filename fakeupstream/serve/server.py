@@ -30,26 +30,26 @@ from websockets.typing import Subprotocol
 
 from ..access import AccessPolicy
 from ..admin import handle_admin
-from ..cassette import JSONObject, is_sendable_close_code
+from ..cassette import is_sendable_close_code
 from ..exceptions import CassetteError, CassetteNotFound
 from ..faults import Fault, FaultBoard, build_fault
 from ..http_request import HttpRequest
 from ..ids import IdRewriter, base62
 from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from ..recordmode import RecordPolicy
-from ..replay import Close, ReplayOptions, ReplaySession, Send
+from ..replay import ReplayOptions, ReplaySession
 from ..report import ConnectionReport, Outcome
 from ..responses import HttpResponse, error_response, reason_phrase
-from ..rest import RealtimeRest, cassette_models, target_with_model, with_session_config
+from ..rest import RealtimeRest, cassette_models, target_with_model
 from ..rules import Rule, RuleClose
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
 from ..unexpected import OnUnexpected
-from .burst import send_burst
 from .fault_runner import FaultRunner, deafenable, upgrade_fault
 from .front_door import front_door
-from .logs import PROTOCOL_LOGGER, RedactSecrets, frame_summary, log_connection
+from .logs import PROTOCOL_LOGGER, RedactSecrets, log_connection
 from .record_relay import RecordingConfig, RecordRelay
+from .replay_loop import replay_loop
 from .tls import ServerCertificate
 
 __all__ = ["DEFAULT_BACKLOG", "MAX_REPORTS", "FakeUpstream"]
@@ -435,7 +435,9 @@ class FakeUpstream:
         logger.debug("connection %d: %s, cassette %r", report.id, report.path, report.cassette)
         faults = FaultRunner.for_plan(ws, plan, session, asyncio.get_running_loop().time())
         try:
-            await _replay(ws, session, asyncio.get_running_loop(), report.id, faults, plan.session)
+            await replay_loop(
+                ws, session, asyncio.get_running_loop(), report.id, faults, plan.session
+            )
         except ConnectionClosed:
             pass
         except Exception as exc:  # a bug: report it, never leave the client hanging
@@ -532,64 +534,6 @@ class FakeUpstream:
         self._busy -= 1
         if self._busy == 0:
             self._idle.set()
-
-
-async def _replay(
-    ws: ServerConnection,
-    session: ReplaySession,
-    loop: asyncio.AbstractEventLoop,
-    number: int,
-    faults: FaultRunner | None = None,
-    config: JSONObject | None = None,
-) -> None:
-    """Drive the replay engine: send what is due, wait for the client or the next deadline.
-
-    With ``faults``, every frame goes through them, and a fault may end the session.
-    ``config`` is the session config of the client's ephemeral key, shown in
-    ``session.created``.
-    """
-    log_frames = logger.isEnabledFor(logging.DEBUG)  # -v: one line per frame
-    if faults is not None and await faults.start():
-        return
-    while True:
-        frames, close = _split_due(session.due(loop.time()))
-        if config is not None:
-            frames = [with_session_config(data, config) for data in frames]
-        if log_frames:
-            for data in frames:
-                logger.debug("connection %d > %s", number, frame_summary(data))
-        if faults is None:
-            await send_burst(ws, frames)  # the frames due together go in one write
-        elif await faults.send_all(frames):
-            return
-        if close is not None:
-            await ws.close(close.code, close.reason)
-            session.finish(close.code, close.reason, by="server")
-            return
-        deadline = session.deadline()
-        if deadline is None:  # waiting on the client: no timer to arm and cancel
-            message = await ws.recv()
-        else:
-            try:
-                async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                    message = await ws.recv()
-            except TimeoutError:
-                continue
-        if log_frames:
-            logger.debug("connection %d < %s", number, frame_summary(message))
-        session.receive(message, loop.time())
-        if faults is not None and await faults.received(message):
-            return
-
-
-def _split_due(actions: Sequence[Send | Close]) -> tuple[list[str | bytes], Close | None]:
-    """The frames to send, and the close that ends them (nothing after a close is sent)."""
-    frames: list[str | bytes] = []
-    for action in actions:
-        if isinstance(action, Close):
-            return frames, action
-        frames.append(action.data)
-    return frames, None
 
 
 def _offered_subprotocols(headers: Headers) -> list[str]:

@@ -1,16 +1,15 @@
-"""YAML text ⇄ :class:`~fakeupstream.cassette.Cassette`, with errors that point at a line.
+"""YAML text → :class:`~fakeupstream.cassette.Cassette`, with errors that point at a line.
 
 Loading composes the YAML into nodes with the safe loader (libyaml's when it is
-available) and builds the model from the nodes itself. That way nothing is ever
-constructed from a tag (``!!python/object`` and friends are refused, not
-executed), duplicate and unknown keys are caught, and every error names the
-line and column it is about. Dumping is stable: keys keep their order, delays
-are rounded to microseconds, so load → dump → load gives the same cassette.
+available) and builds the model from the nodes itself (with :mod:`.yaml_nodes`).
+That way nothing is ever constructed from a tag (``!!python/object`` and friends
+are refused, not executed), duplicate and unknown keys are caught, and every error
+names the line and column it is about.
 
-Large base64 audio may live in sidecar files next to the cassette
-(:mod:`.sidecar`): a dump given a :class:`~fakeupstream.storage.sidecars.SidecarSink`
-writes references instead, and loading resolves them (checking each digest),
-so the in-memory cassette is the same either way.
+The reader opens no file: a sidecar reference (large audio kept next to the
+cassette) is handed to the ``resolve_sidecar`` function the caller passes in
+(:func:`~fakeupstream.storage.cassette_file.load_cassette` passes one that reads
+the cassette's directory).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -51,7 +50,8 @@ from ..faults import FAULT_PARAMS, Fault, build_fault
 from ..rules import Rule, RuleClose
 from ..unexpected import OnUnexpected
 from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
-from .yaml_limits import AliasBudget, BudgetExceeded, LoadLimits
+from .yaml_limits import LoadLimits
+from .yaml_nodes import JSON_SCALARS, STR, TAG, NodeReader, describe
 
 __all__ = ["LoadLimits", "SidecarResolver", "loads_cassette", "resolve_limits"]
 
@@ -61,13 +61,8 @@ SidecarResolver: TypeAlias = Callable[[SidecarReference], str]
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-_TAG = "tag:yaml.org,2002:"
-_STR = _TAG + "str"
-_JSON_SCALARS = {_TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null"}
-_T = TypeVar("_T")
 
-
-class _Reader:
+class _Reader(NodeReader):
     """Builds model objects from YAML nodes, failing with the node's position."""
 
     def __init__(
@@ -76,104 +71,8 @@ class _Reader:
         resolve_sidecar: SidecarResolver | None,
         limits: LoadLimits | None = None,
     ) -> None:
-        self.path = path
+        super().__init__(path, limits)
         self.resolve_sidecar = resolve_sidecar
-        self._scalars = yaml.constructor.SafeConstructor()
-        self._budget = AliasBudget(limits if limits is not None else LoadLimits())
-
-    # -- errors ---------------------------------------------------------------------------
-
-    def fail(self, node: Node, problem: str) -> NoReturn:
-        mark = node.start_mark
-        raise CassetteError(problem, path=self.path, line=mark.line + 1, column=mark.column + 1)
-
-    def enter(self, node: Node) -> bool:
-        """Count ``node`` against the alias budget; ``True``: call ``self._budget.leave()``."""
-        if not isinstance(node, MappingNode | SequenceNode):
-            return False
-        try:
-            return self._budget.enter(node, len(node.value))
-        except BudgetExceeded as exc:
-            self.fail(node, str(exc))
-
-    def visit(self, node: Node) -> None:
-        """Count a node whose children the caller reads itself."""
-        if self.enter(node):
-            self._budget.leave()
-
-    # -- generic shapes -------------------------------------------------------------------
-
-    def mapping(
-        self, node: Node, what: str, *, required: tuple[str, ...] = (), allowed: tuple[str, ...]
-    ) -> dict[str, Node]:
-        """Return the mapping's key → value nodes, checking the keys."""
-        if not isinstance(node, MappingNode) or node.tag != _TAG + "map":
-            self.fail(node, f"expected {what} (a mapping), got {_describe(node)}")
-        self.visit(node)
-        entries: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            key = self.key(key_node)
-            if key in entries:
-                self.fail(key_node, f"duplicate key {key!r} in {what}")
-            if key not in allowed:
-                self.fail(
-                    key_node,
-                    f"unknown key {key!r} in {what}; expected one of: " + ", ".join(allowed),
-                )
-            entries[key] = value_node
-        missing = [key for key in required if key not in entries]
-        if missing:
-            self.fail(node, f"{what} is missing required key {missing[0]!r}")
-        return entries
-
-    def key(self, node: Node) -> str:
-        if not isinstance(node, ScalarNode) or node.tag != _TAG + "str":
-            self.fail(node, f"expected a string key, got {_describe(node)}")
-        return str(node.value)
-
-    def sequence(self, node: Node, what: str) -> list[Node]:
-        if not isinstance(node, SequenceNode) or node.tag != _TAG + "seq":
-            self.fail(node, f"expected {what} (a list), got {_describe(node)}")
-        self.visit(node)
-        return list(node.value)
-
-    def scalar(self, node: Node, what: str, kind: type[_T] | tuple[type, ...]) -> Any:
-        if not isinstance(node, ScalarNode) or node.tag not in _JSON_SCALARS:
-            self.fail(node, f"expected {what}, got {_describe(node)}")
-        value = self._scalars.construct_object(node)
-        # bool is an int in Python; a YAML `true` must not pass for a number.
-        if isinstance(value, bool) and bool not in _as_tuple(kind):
-            self.fail(node, f"expected {what}, got a boolean")
-        if not isinstance(value, kind):
-            self.fail(node, f"expected {what}, got {_describe(node)}")
-        return value
-
-    def string(self, node: Node, what: str) -> str:
-        return str(self.scalar(node, what, str))
-
-    def names(self, node: Node, what: str) -> tuple[str, ...]:
-        """A single string or a list of strings."""
-        if isinstance(node, SequenceNode):
-            return tuple(self.string(item, what) for item in self.sequence(node, what))
-        return (self.string(node, what),)
-
-    def pairs(self, node: Node, what: str) -> tuple[tuple[str, str], ...]:
-        """A mapping of string → string (header or query values)."""
-        if not isinstance(node, MappingNode):
-            self.fail(
-                node, f"expected {what} (a mapping of names to strings), got {_describe(node)}"
-            )
-        self.visit(node)
-        result = []
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = self.key(key_node)
-            if key.lower() in seen:
-                self.fail(key_node, f"duplicate name {key!r} in {what}")
-            seen.add(key.lower())
-            value = self.scalar(value_node, f"a string value for {key!r}", (str, int, float))
-            result.append((key, str(value)))
-        return tuple(result)
 
     def json(self, node: Node) -> Any:
         """Any JSON value: mappings with string keys, lists, strings, numbers, bools, null."""
@@ -187,10 +86,10 @@ class _Reader:
     def _json(self, node: Node) -> Any:
         # Most nodes of an event are strings: the constructor would only hand back
         # node.value after its bookkeeping, so skip it (a third of the load time).
-        if node.tag == _STR and isinstance(node, ScalarNode):
+        if node.tag == STR and isinstance(node, ScalarNode):
             return node.value
         if isinstance(node, MappingNode):
-            if node.tag != _TAG + "map":
+            if node.tag != TAG + "map":
                 self.fail(node, f"unsupported YAML tag {node.tag!r}; expected plain JSON data")
             obj: JSONObject = {}
             for key_node, value_node in node.value:
@@ -211,26 +110,19 @@ class _Reader:
                     self.fail(node, str(exc))
             return obj
         if isinstance(node, SequenceNode):
-            if node.tag != _TAG + "seq":
+            if node.tag != TAG + "seq":
                 self.fail(node, f"unsupported YAML tag {node.tag!r}; expected plain JSON data")
             return [self.json(item) for item in node.value]
-        if not isinstance(node, ScalarNode) or node.tag not in _JSON_SCALARS:
+        if not isinstance(node, ScalarNode) or node.tag not in JSON_SCALARS:
             self.fail(
                 node,
-                f"expected plain JSON data, got {_describe(node)} "
+                f"expected plain JSON data, got {describe(node)} "
                 "(quote dates and other special values)",
             )
         value = self._scalars.construct_object(node)
         if isinstance(value, float) and not math.isfinite(value):
             self.fail(node, "expected a finite number (JSON has no NaN or infinity)")
         return value
-
-    def delay(self, node: Node) -> float:
-        value = float(self.scalar(node, "a delay in seconds (a number)", (int, float)))
-        if not math.isfinite(value) or value < 0:
-            self.fail(node, "expected a delay in seconds, zero or more")
-        # Microseconds are plenty, and rounding here makes load -> dump -> load exact.
-        return round(value, 6)
 
     # -- the cassette ---------------------------------------------------------------------
 
@@ -415,8 +307,8 @@ class _Reader:
         else:
             # The same checks as a timeline's `close` step (sendable code, 123 bytes).
             marks = (value.start_mark, value.end_mark)
-            key = ScalarNode(_TAG + "str", "close", *marks)
-            close = self.step(MappingNode(_TAG + "map", [(key, value)], *marks), allow_client=False)
+            key = ScalarNode(TAG + "str", "close", *marks)
+            close = self.step(MappingNode(TAG + "map", [(key, value)], *marks), allow_client=False)
             assert isinstance(close, CloseStep)
             fields[kind] = RuleClose(close.code, close.reason)
         return Rule(**fields, line=node.start_mark.line + 1)
@@ -446,7 +338,7 @@ class _Reader:
         )
 
     def timestamp(self, node: Node) -> datetime:
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "timestamp":
+        if isinstance(node, ScalarNode) and node.tag == TAG + "timestamp":
             value = self._scalars.construct_object(node)
             if not isinstance(value, datetime):
                 self.fail(node, "expected a date and time, not just a date")
@@ -495,7 +387,7 @@ class _Reader:
         return HandshakeRule(when=when, respond=tuple(steps), line=line)
 
     def condition(self, node: Node) -> Condition:
-        if isinstance(node, ScalarNode) and node.tag == _TAG + "null":
+        if isinstance(node, ScalarNode) and node.tag == TAG + "null":
             return Condition()
         entries = self.mapping(
             node,
@@ -589,35 +481,6 @@ class _Reader:
             data = self.string(value, "an event (a mapping) or a raw text frame (a string)")
         match = self.match_mode(entries["match"]) if "match" in entries else None
         return FrameStep(direction=direction, data=data, delay=delay, match=match, line=line)
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _describe(node: Node) -> str:
-    tag = str(node.tag)
-    standard = tag.startswith(_TAG) and tag.removeprefix(_TAG) in (
-        "map",
-        "seq",
-        "str",
-        "int",
-        "float",
-        "bool",
-        "null",
-        "timestamp",
-        "binary",
-    )
-    if not standard:
-        return f"the YAML tag {tag!r} (tags that build objects are not allowed)"
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    kind = tag.removeprefix(_TAG)
-    value = str(node.value)
-    shown = value if len(value) <= 30 else value[:27] + "..."
-    return f"{kind} {shown!r}"
 
 
 def loads_cassette(
