@@ -66,7 +66,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import importlib.util
 import inspect
 import os
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -84,8 +83,16 @@ from .exceptions import (
     ReplayFailure,
 )
 from .naming import default_cassette_name
-from .recordmode import RecordMode, parse_record_mode
-from .replay import ReplayOptions, check_speed
+from .plugin_options import (
+    pytest_addoption,  # noqa: F401 - a hook: pytest finds it by name on this module
+    record_flag,
+    resolve_cassette_dir,
+    resolve_on_unexpected,
+    resolve_record_mode,
+    resolve_speed,
+)
+from .recordmode import RecordMode
+from .replay import ReplayOptions
 from .report import ConnectionReport, Outcome, verify
 from .serve.record_relay import API_KEY_ENV, DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import FakeUpstream
@@ -111,99 +118,6 @@ _MISSING_DEFAULT = pytest.StashKey[str]()
 _FAULT_MARKER = "fault"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("fakeupstream", "fake OpenAI realtime upstream")
-    group.addoption(
-        "--cassette-dir",
-        dest="fakeupstream_cassette_dir",
-        default=None,
-        metavar="DIR",
-        help="directory of realtime cassettes (default: bundled)",
-    )
-    group.addoption(
-        "--fakeupstream-speed",
-        dest="fakeupstream_speed",
-        default=None,
-        metavar="X",
-        help="delay scale for replay: 0 = none (default), 1 = real time",
-    )
-    modes = "|".join(mode.value for mode in RecordMode)
-    group.addoption(
-        *dict.fromkeys((_record_flag(), "--fakeupstream-record-mode")),
-        dest="fakeupstream_record_mode",
-        default=None,
-        metavar="MODE",
-        help=f"record realtime cassettes against the real API: {modes} "
-        "(default: none, replay only)",
-    )
-    group.addoption(
-        "--record-upstream",
-        dest="fakeupstream_record_upstream",
-        default=None,
-        metavar="URL",
-        help=f"realtime URL to record against (default: {DEFAULT_UPSTREAM})",
-    )
-    parser.addini("fakeupstream_cassette_dir", "directory of realtime cassettes", default="")
-    parser.addini("fakeupstream_speed", "delay scale for realtime cassette replay", default="0")
-    group.addoption(
-        "--fakeupstream-fresh-ids",
-        dest="fakeupstream_fresh_ids",
-        action="store_true",
-        default=None,
-        help="replace recorded ids by fresh ones per connection",
-    )
-    parser.addini(
-        "fakeupstream_fresh_ids", "fresh ids per replayed connection", type="bool", default=False
-    )
-    group.addoption(
-        "--fakeupstream-tls",
-        dest="fakeupstream_tls",
-        action="store_true",
-        default=None,
-        help="serve wss:// and https:// with a local CA's certificate",
-    )
-    parser.addini("fakeupstream_tls", "serve wss:// and https://", type="bool", default=False)
-    policies = "|".join(policy.value for policy in OnUnexpected)
-    group.addoption(
-        "--fakeupstream-on-unexpected",
-        dest="fakeupstream_on_unexpected",
-        default=None,
-        metavar="POLICY",
-        help=f"a client event the cassette did not expect: {policies} "
-        "(default: the cassette's, else emulate)",
-    )
-    parser.addini(
-        "fakeupstream_on_unexpected", f"unexpected client event policy: {policies}", default=""
-    )
-    group.addoption(
-        "--fakeupstream-allow-origin",
-        dest="fakeupstream_allow_origin",
-        action="append",
-        default=None,
-        metavar="ORIGIN",
-        help="also answer browser pages from ORIGIN ('*': any); repeatable",
-    )
-    parser.addini(
-        "fakeupstream_allow_origins",
-        "browser origins answered besides loopback ones",
-        type="linelist",
-        default=[],
-    )
-    parser.addini("fakeupstream_record_mode", f"realtime record mode: {modes}", default="")
-    parser.addini("fakeupstream_record_upstream", "realtime URL to record against", default="")
-
-
-def _record_flag() -> str:
-    """``--record-mode``, unless pytest-recording (vcrpy's plugin) is installed and owns it.
-
-    pytest checks option names only within a group, so two plugins adding the same
-    flag crash argparse whatever order they load in: ask whether the other one is there.
-    """
-    if importlib.util.find_spec("pytest_recording") is not None:
-        return "--fakeupstream-record-mode"
-    return "--record-mode"
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -216,11 +130,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{_FAULT_MARKER}(kind, *, count=1, **params): a fault the fakeupstream fixture "
         "injects into the test's next connections (repeatable; see docs/faults.md)",
     )
-    _resolve_speed(config)  # a bad value is a usage error before any test runs
-    _resolve_on_unexpected(config)
-    mode = _resolve_record_mode(config)
+    resolve_speed(config)  # a bad value is a usage error before any test runs
+    resolve_on_unexpected(config)
+    mode = resolve_record_mode(config)
     if mode is not RecordMode.NONE and not os.environ.get(API_KEY_ENV, "").strip():
-        flag = _record_flag()
+        flag = record_flag()
         raise pytest.UsageError(
             f"fakeupstream: {flag}={mode.value} records realtime cassettes against the "
             f"real API and needs a key: export {API_KEY_ENV}=sk-... (it is never written to a "
@@ -228,61 +142,16 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
-def _resolve_record_mode(config: pytest.Config) -> RecordMode:
-    raw = (
-        config.getoption("fakeupstream_record_mode")
-        or config.getini("fakeupstream_record_mode")
-        or RecordMode.NONE.value
-    )
-    try:
-        return parse_record_mode(str(raw))
-    except ValueError as exc:
-        raise pytest.UsageError(f"fakeupstream: {exc}") from None
-
-
-def _resolve_on_unexpected(config: pytest.Config) -> OnUnexpected | None:
-    raw = config.getoption("fakeupstream_on_unexpected") or config.getini(
-        "fakeupstream_on_unexpected"
-    )
-    if not raw:
-        return None
-    try:
-        return parse_on_unexpected(str(raw))
-    except ValueError as exc:
-        raise pytest.UsageError(f"fakeupstream: {exc}") from None
-
-
-def _resolve_speed(config: pytest.Config) -> float:
-    raw = config.getoption("fakeupstream_speed") or config.getini("fakeupstream_speed") or "0"
-    try:
-        return check_speed(float(raw))
-    except ValueError:
-        raise pytest.UsageError(
-            f"fakeupstream speed must be a number, zero or more (0 = no delays, 1 = real "
-            f"time); got {raw!r}"
-        ) from None
-
-
-def _resolve_cassette_dir(config: pytest.Config) -> Path | None:
-    option = config.getoption("fakeupstream_cassette_dir")
-    if option:
-        return Path(option).resolve()
-    ini = config.getini("fakeupstream_cassette_dir")
-    if ini:
-        return (config.rootpath / str(ini)).resolve()
-    return None
-
-
 @pytest.fixture(scope="session")
 def fakeupstream_cassette_dir(pytestconfig: pytest.Config) -> Path | None:
     """Session scope, ``Path | None``: where cassettes are read; ``None`` = the bundled ones."""
-    return _resolve_cassette_dir(pytestconfig)
+    return resolve_cassette_dir(pytestconfig)
 
 
 @pytest.fixture(scope="session")
 def fakeupstream_speed(pytestconfig: pytest.Config) -> float:
     """Session scope, ``float``: recorded delays are multiplied by this (default 0)."""
-    return _resolve_speed(pytestconfig)
+    return resolve_speed(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -305,7 +174,7 @@ def fakeupstream_tls(pytestconfig: pytest.Config) -> bool:
 def fakeupstream_on_unexpected(pytestconfig: pytest.Config) -> OnUnexpected | None:
     """Session scope, ``OnUnexpected | None``: the unexpected-event policy (``None``: each
     cassette's own, else ``emulate``)."""
-    return _resolve_on_unexpected(pytestconfig)
+    return resolve_on_unexpected(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -324,7 +193,7 @@ def fakeupstream_access(pytestconfig: pytest.Config) -> AccessPolicy:
 @pytest.fixture(scope="session")
 def fakeupstream_record_mode(pytestconfig: pytest.Config) -> RecordMode:
     """Session scope, :class:`RecordMode`: when to record (default ``none``: replay only)."""
-    return _resolve_record_mode(pytestconfig)
+    return resolve_record_mode(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -347,7 +216,7 @@ def fakeupstream_recording(
         return None
     if fakeupstream_cassette_dir is None:
         raise pytest.UsageError(
-            f"fakeupstream: {_record_flag()}={fakeupstream_record_mode.value} writes cassettes: "
+            f"fakeupstream: {record_flag()}={fakeupstream_record_mode.value} writes cassettes: "
             "say where with --cassette-dir DIR (or the fakeupstream_cassette_dir ini key); "
             "recordings never go into the installed package"
         )
@@ -442,7 +311,7 @@ def _use_marked(request: pytest.FixtureRequest, name: str, server: ThreadedFakeU
     except CassetteNotFound as exc:
         problem = (
             f"fakeupstream: {exc}\n  to record it against the real API: "
-            f"{API_KEY_ENV}=sk-... pytest {_record_flag()}=once --cassette-dir DIR "
+            f"{API_KEY_ENV}=sk-... pytest {record_flag()}=once --cassette-dir DIR "
             f"{request.node.nodeid}"
         )
     except CassetteError as exc:
@@ -474,7 +343,7 @@ def _use_default(request: pytest.FixtureRequest, server: ThreadedFakeUpstream) -
         server.use(name)
     except CassetteNotFound:
         directory = server.server.library.directory
-        configured = _resolve_cassette_dir(request.config)
+        configured = resolve_cassette_dir(request.config)
         where = server.server.library.path_for(name)
         if configured is None:
             where_note = " (the bundled cassettes: give your own with --cassette-dir DIR)"
@@ -484,7 +353,7 @@ def _use_default(request: pytest.FixtureRequest, server: ThreadedFakeUpstream) -
             f"fakeupstream: this test names no cassette, and its default one does not "
             f"exist: {where}{where_note}\n"
             f"  to record it against the real API: {API_KEY_ENV}=sk-... pytest "
-            f"{_record_flag()}=once --cassette-dir {configured or 'DIR'} {item.nodeid}\n"
+            f"{record_flag()}=once --cassette-dir {configured or 'DIR'} {item.nodeid}\n"
             f'  or name an existing one: @pytest.mark.{_MARKER}("name") (in {directory})'
         )
     except CassetteError as exc:

@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "fakeupstream"
 
 # The layer on top: they wire the core to storage and serving, so they may import anything.
-ENTRY_POINTS = frozenset({"__init__", "__main__", "cli", "plugin"})
+ENTRY_POINTS = frozenset({"__init__", "__main__", "cli", "plugin", "plugin_options"})
 
 # What the sans-I/O core must not import (top-level names of modules).
 IO_MODULES = frozenset(
