@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import re
 
+from websockets.exceptions import InvalidMessage
+
 __all__ = [
     "TRACE",
     "RedactSecrets",
@@ -85,10 +87,29 @@ def _is_secret(name: str, value: str) -> bool:
     return lowered == "sec-websocket-protocol" and _SUBPROTOCOL_KEY in value
 
 
+class QuietEarlyDisconnects(logging.Filter):
+    """Drop websockets' report of a client that closed before sending a request.
+
+    websockets 14 and 15 log it at ERROR with a traceback ("opening handshake
+    failed": ``InvalidMessage`` caused by ``EOFError``), 16 and later do not. It
+    follows every REST request the gateway forwards itself, and every TCP probe.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            record.msg == "opening handshake failed"
+            and isinstance(exc, InvalidMessage)
+            and isinstance(exc.__cause__, EOFError)
+        )
+
+
 def _redacted(name: str) -> logging.Logger:
     logger = logging.getLogger(name)
     if not any(isinstance(f, RedactSecrets) for f in logger.filters):
         logger.addFilter(RedactSecrets())
+    if not any(isinstance(f, QuietEarlyDisconnects) for f in logger.filters):
+        logger.addFilter(QuietEarlyDisconnects())
     return logger
 
 

@@ -20,11 +20,14 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
+from websockets.exceptions import InvalidMessage
+
 from ..redaction import REDACTED, is_secret_header
 from ..report import ConnectionReport, Outcome
 
 __all__ = [
     "PROTOCOL_LOGGER",
+    "QuietEarlyDisconnects",
     "RedactSecrets",
     "cli_logging",
     "connection_line",
@@ -73,10 +76,29 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class QuietEarlyDisconnects(logging.Filter):
+    """Drop websockets' report of a connection that closed before sending a request.
+
+    websockets 14 and 15 log that at ERROR with a traceback ("opening handshake
+    failed": ``InvalidMessage`` caused by ``EOFError``); 16 and later stay quiet.
+    It happens after every request the front door answers itself (admin, REST) and
+    after every TCP-connect health probe: nothing a user must act on.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            record.msg == "opening handshake failed"
+            and isinstance(exc, InvalidMessage)
+            and isinstance(exc.__cause__, EOFError)
+        )
+
+
 PROTOCOL_LOGGER = logging.getLogger("fakeupstream.websockets")
 """What ``websockets`` logs for the fake: headers and frames (shown with ``-vv``)."""
 # A logger's own filters do not apply to records its children propagate: mask here too.
 PROTOCOL_LOGGER.addFilter(RedactSecrets())
+PROTOCOL_LOGGER.addFilter(QuietEarlyDisconnects())
 
 _MAX_SUMMARY = 80
 

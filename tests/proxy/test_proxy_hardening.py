@@ -161,3 +161,25 @@ async def test_a_non_ascii_request_line_is_400_json(fake: FakeUpstream, time_lim
                 assert body["error"]["code"] == "invalid_request_target"
             writer.close()
             await writer.wait_closed()
+
+
+def test_a_client_gone_before_its_request_leaves_no_traceback_in_the_log() -> None:
+    from websockets.exceptions import InvalidMessage
+
+    from proxy.logs import QuietEarlyDisconnects
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return logging.LogRecord(
+            "proxy.ws.client",
+            logging.ERROR,
+            __file__,
+            1,
+            "opening handshake failed",
+            None,
+            (type(exc), exc, None),
+        )
+
+    gone = InvalidMessage("did not receive a valid HTTP request")
+    gone.__cause__ = EOFError("connection closed while reading HTTP request line")
+    assert not QuietEarlyDisconnects().filter(record(gone))
+    assert QuietEarlyDisconnects().filter(record(RuntimeError("boom")))

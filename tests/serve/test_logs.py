@@ -113,3 +113,30 @@ async def test_cli_logging_levels() -> None:
     # Only fakeupstream's loggers were touched, and they are restored afterwards.
     assert logging.getLogger().level == logging.WARNING
     assert logging.getLogger("fakeupstream").level == logging.NOTSET
+
+
+def _handshake_record(exc: BaseException) -> logging.LogRecord:
+    return logging.LogRecord(
+        "fakeupstream.websockets",
+        logging.ERROR,
+        __file__,
+        1,
+        "opening handshake failed",
+        None,
+        (type(exc), exc, None),
+    )
+
+
+def test_a_client_gone_before_its_request_is_not_an_error_on_any_websockets() -> None:
+    from websockets.exceptions import InvalidMessage
+
+    from fakeupstream.serve.logs import QuietEarlyDisconnects
+
+    quiet = QuietEarlyDisconnects()
+    gone = InvalidMessage("did not receive a valid HTTP request")
+    gone.__cause__ = EOFError("connection closed while reading HTTP request line")
+    assert not quiet.filter(_handshake_record(gone))
+    garbled = InvalidMessage("did not receive a valid HTTP request")
+    garbled.__cause__ = ValueError("invalid HTTP request line: nonsense")
+    assert quiet.filter(_handshake_record(garbled))  # a real problem is still logged
+    assert quiet.filter(_handshake_record(RuntimeError("boom")))
