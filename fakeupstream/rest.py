@@ -36,6 +36,7 @@ from .http_request import HttpRequest
 from .ids import base62
 from .redaction import KEY_SUBPROTOCOL
 from .responses import HttpResponse, error_response, json_response
+from .session_model import GA_DEFAULT_SESSION
 from .upgrade import split_cassette_prefix
 
 __all__ = [
@@ -372,43 +373,9 @@ def _session_object(kind: str, requested: JSONObject, session_id: str) -> JSONOb
     """The session the live API returns with a client secret: defaults, then the request."""
     if kind != "realtime":
         return {**requested, "type": kind, "id": session_id, "expires_at": 0}
-    defaults: JSONObject = {
-        "type": "realtime",
-        "object": "realtime.session",
-        "id": session_id,
-        "model": DEFAULT_MODEL,
-        "output_modalities": ["audio"],
-        "instructions": "",
-        "tools": [],
-        "tool_choice": "auto",
-        "max_output_tokens": "inf",
-        "tracing": None,
-        "truncation": "auto",
-        "prompt": None,
-        "expires_at": 0,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": 0.5,
-                    "prefix_padding_ms": 300,
-                    "silence_duration_ms": 200,
-                    "idle_timeout_ms": None,
-                    "create_response": True,
-                    "interrupt_response": True,
-                },
-            },
-            "output": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "voice": "alloy",
-                "speed": 1.0,
-            },
-        },
-        "include": None,
-    }
+    # The same GA defaults a WebSocket session starts from, under this key's own id.
+    defaults: JSONObject = copy.deepcopy(GA_DEFAULT_SESSION)
+    defaults.update(id=session_id, model=DEFAULT_MODEL)
     return _merged(defaults, requested)
 
 
