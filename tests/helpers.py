@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -68,3 +71,31 @@ async def recv_until_closed(ws: ClientConnection) -> tuple[list[dict[str, Any]],
         received = closed.rcvd
     assert received is not None, "the connection ended without a close frame"
     return events, received.code, received.reason
+
+
+async def start_serve(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """Start ``fakeupstream serve --port 0 ARGS`` as a process; return it and its ``ws://`` URL.
+
+    The caller stops it (SIGTERM, then checks the exit status) and kills it if it must.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fakeupstream",
+        "serve",
+        "--port",
+        "0",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 6)).decode()
+        assert line.startswith("listening on ws://127.0.0.1:"), line
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    return process, line.split()[-1]

@@ -14,7 +14,7 @@ import pytest
 from fakeupstream.cli import main
 from fakeupstream.storage.library import CassetteLibrary
 
-from .helpers import TIMEOUT, recv_event, recv_until_closed, ws_connect
+from .helpers import TIMEOUT, recv_event, recv_until_closed, start_serve, ws_connect
 
 BUNDLED = CassetteLibrary().names()
 
@@ -112,24 +112,8 @@ def test_python_dash_m_runs_the_same_cli() -> None:
 
 @pytest.mark.asyncio
 async def test_serve_as_a_process_prints_where_it_listens_and_stops_on_sigterm() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fakeupstream",
-        "serve",
-        "--port",
-        "0",
-        "--cassette",
-        "session",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process, url = await start_serve("--cassette", "session")
     try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
-        assert line.startswith("listening on ws://127.0.0.1:")
-        url = line.split()[-1]
         async with ws_connect(f"{url}/v1/realtime?model=gpt-realtime") as ws:
             assert (await recv_event(ws))["type"] == "session.created"
         async with ws_connect(

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +15,7 @@ import pytest
 import pytest_asyncio
 from openai import AsyncOpenAI
 
-from ..helpers import TIMEOUT
+from ..helpers import TIMEOUT, start_serve
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,24 +30,9 @@ WEATHER_TOOL = {
 @pytest_asyncio.fixture
 async def simulator() -> AsyncIterator[str]:
     """``fakeupstream serve --cassette simulated`` as a process; yields its http base URL."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fakeupstream",
-        "serve",
-        "--port",
-        "0",
-        "--cassette",
-        "simulated",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process, url = await start_serve("--cassette", "simulated")
     try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
-        assert line.startswith("listening on ws://")
-        yield line.split()[-1].replace("ws://", "http://", 1)
+        yield url.replace("ws://", "http://", 1)
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
         assert process.stderr is not None

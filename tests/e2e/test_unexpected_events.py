@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from fakeupstream import FakeUpstream, bundled_cassette_dir
 from fakeupstream.replay import ReplayOptions
 from fakeupstream.unexpected import OnUnexpected
 
-from ..helpers import TIMEOUT, recv_event, recv_until_closed, send_event, ws_connect
+from ..helpers import TIMEOUT, recv_event, recv_until_closed, send_event, start_serve, ws_connect
 from . import scenarios
 from .scenarios import Dial
 
@@ -92,25 +89,10 @@ async def test_a_cassette_can_choose_its_policy(tmp_path: Path) -> None:
 
 
 async def test_serve_on_unexpected_close_closes_1008_as_a_process() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fakeupstream",
-        "serve",
-        "--port",
-        "0",
-        "--cassette",
-        "conversation_item_added",
-        "--on-unexpected",
-        "close",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    process, url = await start_serve(
+        "--cassette", "conversation_item_added", "--on-unexpected", "close"
     )
     try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
-        url = line.split()[-1]
         async with ws_connect(f"{url}/v1/realtime?model=gpt-realtime") as ws:
             await recv_event(ws)
             await send_event(ws, SESSION_UPDATE)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest_asyncio
 
 from fakeupstream.serve.workers import WorkerUpstream, parse_worker
 
-from ..helpers import TIMEOUT, http, recv_event, ws_connect
+from ..helpers import TIMEOUT, http, recv_event, start_serve, ws_connect
 
 pytestmark = pytest.mark.skipif(
     not hasattr(__import__("socket"), "SO_REUSEPORT"), reason="needs SO_REUSEPORT"
@@ -113,30 +111,10 @@ def alive(pid: int) -> bool:
     return True
 
 
-async def start_serve(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fakeupstream",
-        "serve",
-        "--port",
-        "0",
-        "--cassette",
-        "session",
-        *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 6)).decode()
-    assert line.startswith("listening on ws://127.0.0.1:"), line
-    return process, line.split()[-1]
-
-
 @pytest.mark.asyncio
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="lists children through /proc")
 async def test_serve_with_two_workers_serves_one_port_and_stops_them_all_on_sigterm() -> None:
-    process, url = await start_serve("--workers", "2")
+    process, url = await start_serve("--cassette", "session", "--workers", "2")
     try:
         workers = children(process.pid)
         assert len(workers) == 2
@@ -160,7 +138,7 @@ async def test_serve_with_two_workers_serves_one_port_and_stops_them_all_on_sigt
 @pytest.mark.asyncio
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="lists children through /proc")
 async def test_when_a_worker_dies_the_others_stop_and_serve_exits_1() -> None:
-    process, _ = await start_serve("--workers", "2")
+    process, _ = await start_serve("--cassette", "session", "--workers", "2")
     try:
         killed, other = children(process.pid)
         os.kill(killed, signal.SIGKILL)
