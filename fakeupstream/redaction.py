@@ -18,6 +18,7 @@ Findings and log lines never show a secret: :func:`mask` keeps a short prefix.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -101,6 +102,7 @@ _SHAPES = (
 )
 
 
+@functools.lru_cache(maxsize=1024)  # every connection asks about the same few names
 def is_secret_header(name: str) -> bool:
     """Tell whether a header may carry a credential (``Authorization``, ``*-api-key``, ...)."""
     lowered = name.lower()

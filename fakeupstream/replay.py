@@ -40,7 +40,7 @@ from .ga import (
 )
 from .ids import IdRewriter
 from .matchers import frame_differences
-from .report import ConnectionReport, Mismatch, Unplayed
+from .report import ConnectionReport, Mismatch
 from .rule_replies import rule_answer
 from .rules import Rule
 from .session_model import OBSERVED_SERVER_EVENTS, SessionModel
@@ -171,13 +171,7 @@ class ReplaySession:
         self._rules = tuple(rules)
         # Worked out once, so the per-frame cost is one set lookup (most frames are deltas
         # the model ignores): the recorded server frames the session model learns from.
-        self._observed = frozenset(
-            index
-            for index, step in enumerate(self._steps)
-            if isinstance(step, FrameStep)
-            and step.direction is Direction.SERVER
-            and step.event_type in OBSERVED_SERVER_EVENTS
-        )
+        self._observed = self._wire.server_steps_of(OBSERVED_SERVER_EVENTS)
         if greet:
             created = {"type": "session.created", "session": self._model.session}
             self._send_made(self._model.emit([created]))
@@ -483,20 +477,12 @@ class ReplaySession:
         report.finished = True
         report.close_code, report.close_reason, report.closed_by = code, reason, by
         for index in range(self._cursor, len(self._steps)):
-            step = self._steps[index]
             if index in self._skipped:
                 continue
-            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT:
-                if index < self._client_cursor:
-                    continue
-                direction, summary = "client", step.summary()
-            elif isinstance(step, CloseStep):
-                direction, summary = "server", step.summary()
-            else:
-                direction, summary = "server", step.summary()
-            report.unplayed.append(
-                Unplayed(step=index, line=step.line, direction=direction, summary=summary)
-            )
+            unplayed = self._wire.unplayed(index)
+            if unplayed.direction == "client" and index < self._client_cursor:
+                continue  # a client step already matched, ahead of the server side
+            report.unplayed.append(unplayed)
         return report
 
 

@@ -128,9 +128,9 @@ class Mismatch:
         return "\n".join(lines)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Unplayed:
-    """A timeline step that never happened."""
+    """A timeline step that never happened (shared by every connection that skipped it)."""
 
     step: int
     line: int | None

@@ -14,13 +14,18 @@ per timeline (the planner keeps them) and remembers, for each server step:
 What does depend on the connection (fresh ids, an ``error`` echoing an
 ``event_id`` the client actually sent) stays with the replay session, which
 asks :meth:`WireFrames.encoded` only for the rest.
+
+Two other facts about a timeline are worked out once here for the same reason:
+how a report lists a step that a connection never played (:meth:`WireFrames.unplayed`),
+and which server steps are of the event types the session model learns from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .cassette import JSONObject, Step, encode_event
+from .cassette import Direction, FrameStep, JSONObject, Step, encode_event
+from .report import Unplayed
 from .timeshift import shift_times
 
 __all__ = ["WireFrames"]
@@ -33,13 +38,42 @@ class WireFrames:
         steps: the timeline; kept, so the owner can tell it is the same one.
     """
 
-    __slots__ = ("_plain", "_shifted", "_timed", "steps")
+    __slots__ = ("_plain", "_server_types", "_shifted", "_timed", "_unplayed", "steps")
 
     def __init__(self, steps: Sequence[Step]) -> None:
         self.steps = steps
         self._plain: dict[int, str] = {}
         self._timed: dict[int, bool] = {}
         self._shifted: dict[int, tuple[int, str]] = {}
+        self._unplayed: dict[int, Unplayed] = {}
+        self._server_types: dict[frozenset[str], frozenset[int]] = {}
+
+    def unplayed(self, index: int) -> Unplayed:
+        """How a report lists step ``index`` when a connection never played it."""
+        unplayed = self._unplayed.get(index)
+        if unplayed is None:
+            step = self.steps[index]
+            client = isinstance(step, FrameStep) and step.direction is Direction.CLIENT
+            unplayed = self._unplayed[index] = Unplayed(
+                step=index,
+                line=step.line,
+                direction="client" if client else "server",
+                summary=step.summary(),
+            )
+        return unplayed
+
+    def server_steps_of(self, types: frozenset[str]) -> frozenset[int]:
+        """The indices of the server events whose ``type`` is in ``types``."""
+        found = self._server_types.get(types)
+        if found is None:
+            found = self._server_types[types] = frozenset(
+                index
+                for index, step in enumerate(self.steps)
+                if isinstance(step, FrameStep)
+                and step.direction is Direction.SERVER
+                and step.event_type in types
+            )
+        return found
 
     def encoded(self, index: int, event: JSONObject, shift: int) -> str:
         """The wire form of ``event`` (step ``index``) with its times moved by ``shift``.

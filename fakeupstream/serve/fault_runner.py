@@ -125,6 +125,8 @@ class FaultRunner:
         cls, ws: ServerConnection, plan: ReplayPlan, session: ReplaySession, start: float
     ) -> FaultRunner | None:
         """A runner, or ``None`` when the plan has no session fault (the fast path)."""
+        if not plan.faults:
+            return None
         runner = cls(ws, plan, session, start)
         return runner if runner._schedule.active else None
 

@@ -60,12 +60,18 @@ AdminGuard = Callable[[str, list[tuple[str, str]]], HttpResponse | None]
 """Screens one admin request before it is answered: ``(target, headers) -> refusal``
 (``None`` lets it through); e.g. a foreign ``Origin`` or ``Host``."""
 
+LostHandler = Callable[[ServerConnection], None]
+"""Told of each connection whose TCP connection ended (a callback: no task per connection)."""
+
 MAX_HEAD = 64 * 1024
 """A request head longer than this is refused with 431 (the GA API takes far less)."""
 
 
 def front_door(
-    admin: AdminHandler, rest: RestHandler | None = None, guard: AdminGuard | None = None
+    admin: AdminHandler,
+    rest: RestHandler | None = None,
+    guard: AdminGuard | None = None,
+    lost: LostHandler | None = None,
 ) -> type[ServerConnection]:
     """A :class:`ServerConnection` subclass whose connections answer admin requests.
 
@@ -74,9 +80,11 @@ def front_door(
     and goes to ``rest``; what ``rest`` does not answer, outside the realtime
     endpoint, gets a 404 and one log line. With ``guard``, an admin request it
     refuses (a browser's origin, a rebindable ``Host``) gets its answer instead.
+    With ``lost``, every connection is passed to it once its TCP connection ends
+    (whether or not it got as far as a WebSocket handler).
     """
 
-    handlers = Handlers(admin, rest, guard)
+    handlers = Handlers(admin, rest, guard, lost)
     return type("FrontDoorConnection", (FrontDoorConnection,), {"handlers": handlers})
 
 
@@ -87,6 +95,7 @@ class Handlers:
     admin: AdminHandler
     rest: RestHandler | None = None
     guard: AdminGuard | None = None
+    lost: LostHandler | None = None
 
 
 class FrontDoorConnection(ServerConnection):
@@ -138,6 +147,11 @@ class FrontDoorConnection(ServerConnection):
         # Answered later; the task is kept here so it is not garbage-collected.
         self._later = asyncio.ensure_future(cast(Awaitable[HttpResponse], answer))
         self._later.add_done_callback(self._answer_later)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.handlers.lost is not None:
+            self.handlers.lost(self)
 
     def _answer_later(self, task: asyncio.Future[HttpResponse]) -> None:
         if task.cancelled():

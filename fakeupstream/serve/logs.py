@@ -51,9 +51,26 @@ _PATTERNS = (
 )
 
 
+# A line must hold one of these (lowercased) or start like a header line for any
+# pattern above to match: most lines, connection lines among them, hold none, and
+# checking costs a few substring searches instead of six regular expressions.
+_TRIGGERS = ("bearer ", "basic ", "openai-insecure-api-key.", "sk-", "ek_")
+_QUERY_WORDS = ("key", "token", "secret", "auth")
+
+
 def redact_text(text: str) -> str:
     """Mask secret header values, bearer tokens, key-bearing query values and key shapes."""
+    lowered = text.lower()
+    if (
+        any(trigger in lowered for trigger in _TRIGGERS)
+        or (("?" in text or "&" in text) and any(word in lowered for word in _QUERY_WORDS))
+        or (": " in text and _HEADER_LINE.search(text) is not None)
+    ):
+        return _mask(text)
+    return text
 
+
+def _mask(text: str) -> str:
     def header(match: re.Match[str]) -> str:
         if is_secret_header(match["name"]):
             return f"{match['prefix'] or ''}{match['name']}: {REDACTED}"

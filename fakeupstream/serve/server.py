@@ -147,7 +147,6 @@ class FakeUpstream:
         # Bounded, so a long-running `fakeupstream serve` does not grow without end.
         self._reports: collections.deque[ConnectionReport] = collections.deque(maxlen=MAX_REPORTS)
         self._plans: dict[ServerConnection, ReplayPlan] = {}
-        self._reapers: set[asyncio.Task[None]] = set()
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -182,7 +181,7 @@ class FakeUpstream:
             max_queue=64,
             logger=PROTOCOL_LOGGER,
             create_connection=deafenable(
-                front_door(self._admin, self._rest_answer, self._screen_admin)
+                front_door(self._admin, self._rest_answer, self._screen_admin, self._lost)
             ),
             # Documented: extra keyword arguments go to loop.create_server.
             ssl=self._ssl,
@@ -201,8 +200,6 @@ class FakeUpstream:
             self._relay.cancel_connecting()
         server.close()
         await server.wait_closed()
-        if self._reapers:  # every connection is closed now, so they are all finishing
-            await asyncio.gather(*self._reapers, return_exceptions=True)
         if self._relay is not None:
             await self._relay.aclose()
 
@@ -343,8 +340,8 @@ class FakeUpstream:
         self, connection: ServerConnection, request: Request
     ) -> Response | Awaitable[Response | None] | None:
         name = self._planner.cassette_for(request.path, selected=self._current)
-        if name is None:
-            return self._execute(connection, request)
+        if name is None or self.library.is_current(name):
+            return self._execute(connection, request)  # nothing to parse: no thread
         return self._load_then_execute(connection, request, name)
 
     async def _load_then_execute(
@@ -387,13 +384,10 @@ class FakeUpstream:
         plan, held = upgrade_fault(connection, plan)
         if isinstance(held, HttpResponse):
             return _to_websockets(held)
+        # If the connection dies before the handler runs, websockets never calls it:
+        # _lost then releases the plan, so wait_idle() does not hang.
         self._plans[connection] = plan
         self._enter()
-        # If the connection dies between the 101 and the handler, websockets never calls
-        # the handler: this reaper releases the plan so wait_idle() does not hang.
-        reaper = asyncio.get_running_loop().create_task(self._reap_unhandled(connection))
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
         return held  # None, or the hold of a `delay` fault
 
     async def _open_relay(self, connection: ServerConnection, plan: RecordPlan) -> Response | None:
@@ -412,9 +406,8 @@ class FakeUpstream:
             self._log(plan.report, status=response.status_code)
             self._leave()
 
-    async def _reap_unhandled(self, connection: ServerConnection) -> None:
-        await connection.wait_closed()
-        plan = self._plans.pop(connection, None)
+    def _lost(self, connection: ServerConnection) -> None:
+        plan = self._plans.pop(connection, None)  # the handler took it, if it ran
         if plan is not None:
             plan.report.refuse("the connection ended during the handshake")
             self._log(plan.report)

@@ -70,6 +70,26 @@ class CassetteLibrary:
         """Tell whether cassette ``name`` exists."""
         return valid_name(name) and self.path_for(name).is_file()
 
+    def is_current(self, name: str) -> bool:
+        """Tell whether :meth:`load` would answer ``name`` from memory, without parsing.
+
+        True when the file is unchanged since it was last loaded (or last failed to
+        load). It costs one ``stat``, so a server can ask on its event loop and only
+        hand real parsing to a thread.
+        """
+        path = self._paths.get(name)
+        if path is None:
+            return False
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        key = (stat.st_mtime_ns, stat.st_size)
+        return any(
+            entry is not None and entry[0] == key
+            for entry in (self._cache.get(name), self._failed.get(name))
+        )
+
     def load(self, name: str) -> Cassette:
         """Load cassette ``name``.
 

@@ -304,6 +304,9 @@ async def test_delay_holds_the_upgrade_and_gives_up_with_the_client(fake: FakeUp
             pass
     report = await report_of(fake)  # idle: the hold ended when the client went
     assert report.faults[0].fault == {"kind": "delay", "seconds": 30.0}
+    # The handler never ran: the server let go of the connection when its TCP ended.
+    assert report.outcome == "refused"
+    assert report.close_reason == "the connection ended during the handshake"
 
 
 @pytest.mark.asyncio

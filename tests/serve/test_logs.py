@@ -6,10 +6,18 @@ import io
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fakeupstream import FakeUpstream
 from fakeupstream.report import ConnectionReport, Mismatch
-from fakeupstream.serve.logs import cli_logging, connection_line, frame_summary, redact_text
+from fakeupstream.serve.logs import (
+    _mask,
+    cli_logging,
+    connection_line,
+    frame_summary,
+    redact_text,
+)
 
 from ..helpers import recv_event, send_event, ws_connect
 
@@ -36,6 +44,39 @@ SENTINEL = "sk-SENTINELlogs0123456789"
 )
 def test_redact_text(line: str, expected: str) -> None:
     assert redact_text(line) == expected
+
+
+_PIECES = st.sampled_from(
+    [
+        "Authorization",
+        "X-Api-Key",
+        "bearer",
+        "BASIC",
+        ":",
+        ": ",
+        " ",
+        "\n",
+        "< ",
+        "?",
+        "&",
+        "=",
+        "key",
+        "Token",
+        "auth",
+        "sk-",
+        "ek_",
+        "openai-insecure-api-key.",
+        "abcdefghij",
+        ",",
+    ]
+)
+
+
+@given(st.lists(_PIECES | st.text(max_size=3), max_size=12).map("".join))
+def test_the_quick_screen_never_skips_a_line_the_patterns_would_mask(text: str) -> None:
+    # redact_text skips the patterns when its screen finds nothing: the screen must
+    # match wherever any of them would, or a key would reach the log.
+    assert redact_text(text) == _mask(text)
 
 
 @pytest.mark.asyncio

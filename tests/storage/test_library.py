@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeupstream.exceptions import CassetteNotFound
+from fakeupstream.exceptions import CassetteError, CassetteNotFound
 from fakeupstream.storage.library import CassetteLibrary
 
 
@@ -35,3 +35,23 @@ def test_an_edited_cassette_is_loaded_again(tmp_path: Path) -> None:
     assert library.load("chat") is library.load("chat")
     path.write_text('version: 1\ndescription: "two, longer"\ntimeline: []\n')
     assert library.load("chat").description == "two, longer"
+
+
+def test_is_current_tells_whether_a_load_would_parse(tmp_path: Path) -> None:
+    path = tmp_path / "chat.yaml"
+    path.write_text('version: 1\ndescription: "one"\ntimeline: []\n')
+    library = CassetteLibrary(tmp_path)
+    assert not library.is_current("chat")  # never loaded
+    library.load("chat")
+    assert library.is_current("chat")
+    path.write_text('version: 1\ndescription: "two, longer"\ntimeline: []\n')
+    assert not library.is_current("chat")  # edited: the next load parses it again
+    library.load("chat")
+    assert library.is_current("chat")
+    path.write_text("version: [\n")
+    with pytest.raises(CassetteError):
+        library.load("chat")
+    assert library.is_current("chat")  # the failure is remembered until the file changes
+    path.unlink()
+    assert not library.is_current("chat")
+    assert not library.is_current("never-seen")
