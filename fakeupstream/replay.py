@@ -437,6 +437,14 @@ class ReplaySession:
                 out.append(Send(self._frame(self._cursor - 1, step)))
         return out
 
+    def not_sent(self, count: int) -> None:
+        """The last ``count`` actions :meth:`due` returned never went out.
+
+        A fault that ends the connection in the middle of a burst cuts the rest of
+        it off: those steps do not count as played.
+        """
+        self._report.played -= count
+
     def deadline(self) -> float | None:
         """When the next server step becomes due, or ``None`` if it waits on the client."""
         if self._outbox:

@@ -143,12 +143,17 @@ class FaultRunner:
                 await self._ws.send(_drip(frame, self._schedule.rate))
         return await self._fire()
 
-    async def send_all(self, frames: list[str | bytes]) -> bool:
-        """Send frames one by one through :meth:`send`; ``True`` once a fault ended it."""
-        for data in frames:
+    async def send_all(self, frames: list[str | bytes]) -> int | None:
+        """Send frames one by one through :meth:`send`.
+
+        Returns:
+            ``None`` when every frame went out and the session goes on; once a fault
+            ended the session, how many of ``frames`` went out before it did.
+        """
+        for position, data in enumerate(frames):
             if await self.send(data):
-                return True
-        return False
+                return position + 1
+        return None
 
     async def received(self, data: str | bytes) -> bool:
         """Note a client frame, then fire what it triggers (``event: TYPE``)."""

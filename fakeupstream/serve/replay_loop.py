@@ -52,7 +52,8 @@ async def replay_loop(
                 logger.debug("connection %d > %s", number, frame_summary(data))
         if faults is None:
             await send_burst(ws, frames)  # the frames due together go in one write
-        elif await faults.send_all(frames):
+        elif (sent := await faults.send_all(frames)) is not None:
+            session.not_sent(len(frames) - sent + (close is not None))
             return
         if close is not None:
             await ws.close(close.code, close.reason)

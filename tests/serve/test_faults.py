@@ -93,6 +93,7 @@ async def test_reset_after_two_frames_is_a_tcp_reset(fake: FakeUpstream) -> None
     await arm(fake, "kind=reset&after=2")
     frames, closed = await session(fake)
     assert deltas(frames) == ["chunk 0", "chunk 1"]
+    assert (await report_of(fake)).played == 2
     assert isinstance(closed, ConnectionClosedError)
     assert closed.rcvd is None  # no close frame
     assert isinstance(closed.__cause__, ConnectionResetError)  # RST, not FIN
@@ -117,6 +118,8 @@ async def test_close_after_one_frame_with_code_and_reason(fake: FakeUpstream) ->
     assert (closed.rcvd.code, closed.rcvd.reason) == (4000, "custom")
     report = await report_of(fake)
     assert (report.close_code, report.close_reason, report.closed_by) == (4000, "custom", "server")
+    # The engine released the whole burst, but only what went out counts as played.
+    assert report.played == len(frames)
 
 
 @pytest.mark.asyncio
