@@ -1,6 +1,7 @@
 """N concurrent full ``text_response`` sessions: fakeupstream vs a hand-written server.
 
     python bench/concurrent_sessions.py [--sessions 100 1000 2000] [--rounds 3]
+                                        [--client lean|websockets] [--workers N]
                                         [--proxy] [--baseline DIR] [--json FILE]
 
 Every session is the whole GA text flow: open, ``session.created``,
@@ -11,9 +12,15 @@ same pre-encoded events, turn by turn, with no cassette machinery. With
 ``--proxy``, the same sessions also go through ``python -m proxy`` in front of
 the fake (proxy vs direct).
 
+The client (``--client``) is by default the lean one (:mod:`lean_client`: plain
+asyncio Protocols, every frame built once per run), which needs a fraction of
+the server's CPU per session; ``websockets`` uses the ``websockets`` library's
+client, which needs about as much as the server, so on a small machine it takes
+the core a second worker (``--workers 2``) would use.
+
 For each server and N it prints sessions/s (N over the wall time of the
-batch), p50 and p99 of the session time (open to close), server CPU per
-session, and, in a separate phase, the memory per open idle session (RSS
+batch), p50 and p99 of the session time (open to close), server and client CPU
+per session, and, in a separate phase, the memory per open idle session (RSS
 growth with N sessions that got ``session.created`` and wait). Ratios are
 fake/bare; the targets are ``--target-rate`` (sessions/s, higher is better)
 and ``--target-p99`` (p99, lower is better) at 1,000 sessions or the largest N.
@@ -21,7 +28,8 @@ and ``--target-p99`` (p99, lower is better) at 1,000 sessions or the largest N.
 Causal order is checked in every session: the event types must arrive exactly
 as recorded, and no event of a turn may already have arrived when the client
 sends the frame that turn answers (a server that sent ahead at speed 0 would be
-caught). Any violation fails the run.
+caught: exactly by the lean client, which sees every byte that has arrived; by
+probing with the ``websockets`` one). Any violation fails the run.
 """
 
 from __future__ import annotations
@@ -37,9 +45,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import lean_client
 from harness import (
     AUTH,
     ROOT,
+    CausalityError,
     Exchange,
     Server,
     bare_argv,
@@ -64,10 +74,7 @@ from websockets.exceptions import WebSocketException
 CASSETTE = "text_response"
 MEMORY_TARGET = 100 * 1024
 _BROKEN = 3  # a client process's exit status when causal order was broken
-
-
-class CausalityError(RuntimeError):
-    """A server broke the recorded order."""
+CLIENTS = ("lean", "websockets")
 
 
 async def arrived_already(ws: ClientConnection) -> str | None:
@@ -105,18 +112,27 @@ async def one_session(url: str, exchange: Exchange) -> float:
     return time.perf_counter() - started
 
 
+async def sessions_at_once(url: str, exchange: Exchange, sessions: int, client: str) -> list[float]:
+    """Run ``sessions`` at once with ``client``; return each session's duration."""
+    if client == "lean":
+        return await lean_client.run_sessions(url, exchange, sessions)
+    return list(await asyncio.gather(*(one_session(url, exchange) for _ in range(sessions))))
+
+
 async def batch(
-    url: str, exchange: Exchange, sessions: int, clients: int = 1
-) -> tuple[float, list[float]]:
-    """Run ``sessions`` at once; return (sessions/s, each session's duration).
+    url: str, exchange: Exchange, sessions: int, clients: int = 1, client: str = "lean"
+) -> tuple[float, list[float], float]:
+    """Run ``sessions`` at once; return (sessions/s, each session's duration, client CPU s).
 
     With ``clients`` above 1 the sessions are shared among that many client processes
     (this script with ``--child``), so one client core is not the limit.
     """
     if clients <= 1:
+        cpu = time.process_time()
         started = time.perf_counter()
-        times = await asyncio.gather(*(one_session(url, exchange) for _ in range(sessions)))
-        return sessions / (time.perf_counter() - started), list(times)
+        times = await sessions_at_once(url, exchange, sessions, client)
+        elapsed = time.perf_counter() - started
+        return sessions / elapsed, times, time.process_time() - cpu
     shares = [sessions // clients + (i < sessions % clients) for i in range(clients)]
     children = [
         await asyncio.create_subprocess_exec(
@@ -126,6 +142,8 @@ async def batch(
             url,
             "--sessions",
             str(share),
+            "--client",
+            client,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -146,30 +164,34 @@ async def batch(
                 child.kill()
                 await child.wait()
     times: list[float] = []
+    cpu = 0.0
     for child, (out, _) in zip(children, outputs, strict=True):
         failure = out.decode(errors="replace").strip()
         if child.returncode == _BROKEN:
             raise CausalityError(failure)
         if child.returncode != 0:
             raise RuntimeError(f"a client process failed: {failure or child.returncode}")
-        times.extend(json.loads(out))
-    return sessions / elapsed, times
+        report = json.loads(out)
+        times.extend(report["times"])
+        cpu += report["cpu"]
+    return sessions / elapsed, times, cpu
 
 
-async def child(url: str, sessions: int) -> int:
-    """One client process of :func:`batch`: say ready, wait for go, print the durations."""
+async def child(url: str, sessions: int, client: str) -> int:
+    """One client process of :func:`batch`: say ready, wait for go, print the durations
+    and the CPU the sessions took."""
     exchange = load_exchange(CASSETTE)
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     try:
-        _, times = await batch(url, exchange, sessions)
+        _, times, cpu = await batch(url, exchange, sessions, client=client)
     except CausalityError as exc:
         print(exc, flush=True)
         return _BROKEN
     except (OSError, RuntimeError, WebSocketException) as exc:
         print(f"{url}: {exc!r}", flush=True)
         return 1
-    print(json.dumps(times), flush=True)
+    print(json.dumps({"times": times, "cpu": cpu}), flush=True)
     return 0
 
 
@@ -204,7 +226,12 @@ async def run(args: argparse.Namespace) -> bool:
     exchange = load_exchange(CASSETTE)
     raise_open_files_limit()
     backlog = str(max(args.sessions) + 100)
-    results: dict[str, Any] = {"sessions": args.sessions, "rounds": args.rounds, "runs": {}}
+    results: dict[str, Any] = {
+        "sessions": args.sessions,
+        "rounds": args.rounds,
+        "client": args.client,
+        "runs": {},
+    }
     with tempfile.TemporaryDirectory(prefix="concurrent-bench-") as tmp:
         workdir = Path(tmp)
         turns = str(write_bare_exchange(exchange, workdir / "turns.json"))
@@ -252,23 +279,59 @@ async def run(args: argparse.Namespace) -> bool:
     return ok
 
 
+def summarize(
+    args: argparse.Namespace, sessions: int, runs: dict[str, dict[str, list[float]]]
+) -> tuple[float, float]:
+    """Print the medians of every server at N ``sessions`` and their ratios; return the
+    two that have targets: fake/bare sessions/s and p99."""
+    print(f"N={sessions} (medians of {args.rounds} rounds, all causal):")
+    for name, run in runs.items():
+        print(
+            f"  {name:<8} {median(run['rate']):>6,.0f} sessions/s   p50 "
+            f"{median(run['p50']):.3f}s   p99 {median(run['p99']):.3f}s   "
+            f"CPU {median(run['cpu_ms']):.2f} ms/session "
+            f"(client {median(run['client_cpu_ms']):.2f})"
+        )
+    rate_ratio = median(runs["fake"]["rate"]) / median(runs["bare"]["rate"])
+    p99_ratio = median(runs["fake"]["p99"]) / median(runs["bare"]["p99"])
+    print(f"  fake/bare sessions/s {verdict(rate_ratio, args.target_rate)}")
+    print(f"  fake/bare p99        {verdict(p99_ratio, args.target_p99, higher=False)}")
+    if "baseline" in runs:
+        before_rate = median(runs["baseline"]["rate"]) / median(runs["bare"]["rate"])
+        before_p99 = median(runs["baseline"]["p99"]) / median(runs["bare"]["p99"])
+        print(f"  baseline/bare sessions/s {before_rate:.2f}, p99 {before_p99:.2f}")
+    for name in runs:
+        if name.startswith("fake-"):
+            scaling = median(runs[name]["rate"]) / median(runs["fake"]["rate"])
+            print(f"  {name}/fake sessions/s {scaling:.2f} (1 to {args.workers} workers)")
+    if "proxy" in runs:
+        via = median(runs["proxy"]["rate"]) / median(runs["fake"]["rate"])
+        print(f"  proxy/direct sessions/s {via:.2f}")
+    return rate_ratio, p99_ratio
+
+
 async def measure(
     args: argparse.Namespace, exchange: Exchange, started: Sequence[Server], results: dict[str, Any]
 ) -> bool:
     urls = {server.name: f"{server.url}/v1/realtime?model=bench" for server in started}
     pids = {server.name: server.pid for server in started}
     for url in urls.values():  # warm-up
-        await batch(url, exchange, min(*args.sessions, 100), args.clients)
+        await batch(url, exchange, min(*args.sessions, 100), args.clients, args.client)
     ok = True
     for sessions in args.sessions:
         runs: dict[str, dict[str, list[float]]] = {
-            name: {"rate": [], "p50": [], "p99": [], "cpu_ms": []} for name in urls
+            name: {"rate": [], "p50": [], "p99": [], "cpu_ms": [], "client_cpu_ms": []}
+            for name in urls
         }
         for round_ in range(args.rounds):
             for name in rounds_order(list(urls), round_):
                 before = cpu_seconds(pids[name])
                 try:
-                    rate, times = await batch(urls[name], exchange, sessions, args.clients)
+                    rate, times, client_cpu = await batch(
+                        urls[name], exchange, sessions, args.clients, args.client
+                    )
+                except CausalityError as exc:
+                    raise CausalityError(f"{name}, N={sessions}: {exc}") from None
                 except (OSError, RuntimeError, WebSocketException) as exc:
                     raise RuntimeError(f"{name}, N={sessions}: {exc!r}") from None
                 used = cpu_seconds(pids[name]) - before
@@ -277,33 +340,13 @@ async def measure(
                 run["p50"].append(percentile(times, 0.5))
                 run["p99"].append(percentile(times, 0.99))
                 run["cpu_ms"].append(used / sessions * 1e3)
+                run["client_cpu_ms"].append(client_cpu / sessions * 1e3)
             line = "   ".join(
                 f"{name} {runs[name]['rate'][-1]:>6,.0f}/s p99 {runs[name]['p99'][-1]:.2f}s"
                 for name in urls
             )
             print(f"N={sessions} round {round_ + 1}: {line}", flush=True)
-        print(f"N={sessions} (medians of {args.rounds} rounds, all causal):")
-        for name, run in runs.items():
-            print(
-                f"  {name:<8} {median(run['rate']):>6,.0f} sessions/s   p50 "
-                f"{median(run['p50']):.3f}s   p99 {median(run['p99']):.3f}s   "
-                f"CPU {median(run['cpu_ms']):.2f} ms/session"
-            )
-        rate_ratio = median(runs["fake"]["rate"]) / median(runs["bare"]["rate"])
-        p99_ratio = median(runs["fake"]["p99"]) / median(runs["bare"]["p99"])
-        print(f"  fake/bare sessions/s {verdict(rate_ratio, args.target_rate)}")
-        print(f"  fake/bare p99        {verdict(p99_ratio, args.target_p99, higher=False)}")
-        if "baseline" in runs:
-            before_rate = median(runs["baseline"]["rate"]) / median(runs["bare"]["rate"])
-            before_p99 = median(runs["baseline"]["p99"]) / median(runs["bare"]["p99"])
-            print(f"  baseline/bare sessions/s {before_rate:.2f}, p99 {before_p99:.2f}")
-        for name in runs:
-            if name.startswith("fake-"):
-                scaling = median(runs[name]["rate"]) / median(runs["fake"]["rate"])
-                print(f"  {name}/fake sessions/s {scaling:.2f} (1 to {args.workers} workers)")
-        if "proxy" in runs:
-            via = median(runs["proxy"]["rate"]) / median(runs["fake"]["rate"])
-            print(f"  proxy/direct sessions/s {via:.2f}")
+        rate_ratio, p99_ratio = summarize(args, sessions, runs)
         results["runs"][str(sessions)] = runs
         # After every N, so a failure at a larger N keeps what was measured.
         write_results(args.json, "concurrent_sessions", results)
@@ -327,6 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clients", type=int, default=1, help="client processes sharing each batch"
     )
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="lean",
+        help="the load client: lean (asyncio Protocols, the default) or websockets",
+    )
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--target-rate", type=float, default=0.8, help="minimum sessions/s ratio")
     parser.add_argument("--target-p99", type=float, default=1.25, help="maximum p99 ratio")
@@ -342,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.child is not None:
-        return asyncio.run(child(args.child, args.sessions[0]))
+        return asyncio.run(child(args.child, args.sessions[0], args.client))
     if min(args.sessions) < 1 or args.rounds < 1 or args.clients < 1:
         parser.error("--sessions and --rounds must be at least 1")
     try:

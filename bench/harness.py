@@ -219,6 +219,10 @@ def verdict(ratio: float, target: float, *, higher: bool = True) -> str:
     return f"{ratio:.2f} (target {sign} {target:.2f}): {'PASS' if ok else 'FAIL'}"
 
 
+class CausalityError(RuntimeError):
+    """A server broke the recorded order (a wrong event type, or an event sent ahead)."""
+
+
 @dataclass(frozen=True)
 class Exchange:
     """A recorded exchange as clients play it and as the bare server plays it.

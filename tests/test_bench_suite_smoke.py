@@ -39,8 +39,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert "fake/bare" in out
     out = run("concurrent_sessions.py", "--sessions", "2", "3", "--rounds", "1",
               "--target-rate", "0", "--target-p99", "1000", "--workers", "2", "--clients", "2",
-              "--proxy", "--json", str(paths["concurrent"]))  # fmt: skip
+              "--client", "lean", "--proxy", "--json", str(paths["concurrent"]))  # fmt: skip
     assert "all causal" in out
+    assert "(client " in out  # the client's CPU per session, next to the server's
     assert "fake-2w/fake sessions/s" in out
     assert "proxy/direct sessions/s" in out
     assert "memory per open idle session" in out
@@ -56,7 +57,16 @@ def test_each_benchmark_writes_its_results(results: dict[str, Path]) -> None:
     concurrent = json.loads(results["concurrent"].read_text())
     assert set(concurrent["runs"]) == {"2", "3"}
     assert set(concurrent["runs"]["3"]) == {"bare", "fake", "fake-2w", "proxy"}
+    assert concurrent["client"] == "lean"
+    assert set(concurrent["runs"]["3"]["fake"]) == {"rate", "p50", "p99", "cpu_ms", "client_cpu_ms"}
     assert set(concurrent["idle_bytes"]) == {"bare", "fake"}
+
+
+def test_the_concurrent_benchmark_still_runs_with_the_websockets_client() -> None:
+    out = run("concurrent_sessions.py", "--sessions", "2", "--rounds", "1", "--client",
+              "websockets", "--target-rate", "0", "--target-p99", "1000")  # fmt: skip
+    assert "all causal" in out
+    assert "fake/bare sessions/s" in out
 
 
 def test_the_chart_is_a_png(results: dict[str, Path], tmp_path: Path) -> None:

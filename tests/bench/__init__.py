@@ -1,0 +1,1 @@
+"""Tests of the benchmarks' own code (the lean load client), imported from ``bench/``."""
