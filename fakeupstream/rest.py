@@ -48,6 +48,7 @@ __all__ = [
     "RealtimeRest",
     "cassette_models",
     "invalid_key_steps",
+    "is_rest_route",
     "target_with_model",
     "with_session_config",
 ]
@@ -139,13 +140,8 @@ class RealtimeRest:
         """
         _, path = split_cassette_prefix(request.path)
         path = path.rstrip("/")
-        if path == "/v1/models" or path.startswith("/v1/models/"):
-            allowed = ("GET",)
-        elif path in (*_CLIENT_SECRET_PATHS, _CALLS, _LEGACY_SESSIONS) or path.startswith(
-            f"{_CALLS}/{CALL_PREFIX}"
-        ):
-            allowed = ("POST",)
-        else:
+        allowed = _allowed_methods(path)
+        if not allowed:
             return None
         if request.method not in allowed:
             return error_response(
@@ -288,6 +284,22 @@ class RealtimeRest:
         value, expires_at = self._mint(requested, now, seconds)
         session = _session_object(kind, requested, self._new_session_id())
         return json_response(200, {"value": value, "expires_at": expires_at, "session": session})
+
+
+def is_rest_route(path: str) -> bool:
+    """Tell whether ``path`` (with or without a cassette prefix) is a REST route served here."""
+    return bool(_allowed_methods(split_cassette_prefix(path)[1].rstrip("/")))
+
+
+def _allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods a REST route takes; none when ``path`` (prefix removed) is not one."""
+    if path == "/v1/models" or path.startswith("/v1/models/"):
+        return ("GET",)
+    if path in (*_CLIENT_SECRET_PATHS, _CALLS, _LEGACY_SESSIONS) or path.startswith(
+        f"{_CALLS}/{CALL_PREFIX}"
+    ):
+        return ("POST",)
+    return ()
 
 
 def _json_object(body: bytes) -> dict[str, Any] | HttpResponse:

@@ -17,6 +17,7 @@ from fakeupstream.rest import (
     RealtimeRest,
     cassette_models,
     invalid_key_steps,
+    is_rest_route,
     target_with_model,
     with_session_config,
 )
@@ -210,3 +211,11 @@ def test_a_key_without_a_model_in_the_url_uses_the_keys_model() -> None:
 def test_the_bundled_cassettes_name_their_models() -> None:
     library = CassetteLibrary()
     assert cassette_models(library.load("text_response")) == {"gpt-realtime-2025-08-28"}
+
+
+def test_which_paths_are_rest_routes() -> None:
+    assert is_rest_route("/v1/realtime/client_secrets")
+    assert is_rest_route("/cassettes/a/b/v1/realtime/calls/rtc_1/hangup/")
+    assert is_rest_route("/v1/models/gpt-realtime")
+    assert not is_rest_route("/v1/realtime")
+    assert not is_rest_route("/v1/chat/completions")
