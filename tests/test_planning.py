@@ -10,7 +10,7 @@ import pytest
 
 from fakeupstream.cassette import Cassette
 from fakeupstream.exceptions import CassetteError, CassetteNotFound
-from fakeupstream.planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
+from fakeupstream.planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan, RestPlan
 from fakeupstream.report import Outcome
 from fakeupstream.storage.yaml_reader import loads_cassette
 
@@ -197,3 +197,23 @@ def test_cassette_for_names_what_plan_would_load() -> None:
     assert planner.cassette_for("/elsewhere", selected="b") is None
     assert planner.cassette_for("//[::1/v1/realtime", selected="b") is None
     assert planner.cassette_for("/cassettes/" + "x" * 300 + "/v1/realtime", selected=None) is None
+
+
+# -- REST requests --------------------------------------------------------------------
+
+
+def test_a_rest_request_belongs_to_the_cassette_in_its_path_else_the_selected_one() -> None:
+    planner = ConnectionPlanner(Source())
+    assert planner.rest_cassette("/cassettes/a/b/v1/realtime/calls", selected="s") == "a/b"
+    assert planner.rest_cassette("/v1/realtime/client_secrets", selected="s") == "s"
+    assert planner.rest_cassette("/v1/models", selected=None) is None
+    assert planner.rest_cassette("/cassettes/../v1/models", selected=None) is None
+
+
+def test_a_rest_request_is_replayed_from_its_cassette_or_from_state() -> None:
+    source = Source(session=TWO_EPISODES, broken="broken")
+    planner = ConnectionPlanner(source)
+    replayed = planner.plan_rest("session")
+    assert replayed.cassette is not None and replayed.cassette.name == "session"
+    for name in ("broken", "missing", None):
+        assert planner.plan_rest(name) == RestPlan()
