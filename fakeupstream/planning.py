@@ -19,9 +19,9 @@ here, in this order:
 6. **handshake**: :func:`~fakeupstream.handshake.decide` refuses with an HTTP status,
    answers with frames and a close, or replays the timeline (a :class:`ReplayPlan`).
 
-A REST request (a client secret, a call) goes through the same selection
-(:meth:`ConnectionPlanner.plan_rest`), so the key a backend mints and the socket that
-presents it are answered from one cassette.
+A REST request (a client secret, a call) goes through the same selection and the
+same record-or-replay decision (:meth:`ConnectionPlanner.plan_rest`), so the key a
+backend mints and the socket that presents it land in one cassette.
 
 The server executes the plan; it decides nothing itself.
 """
@@ -114,10 +114,12 @@ class RestPlan:
     """How a REST request is answered.
 
     Attributes:
-        cassette: the selected cassette, whose recorded exchange for the request
-            answers it; the fake's own state answers what it did not record.
+        record: forward it upstream and save it into this cassette (recording).
+        cassette: otherwise, the selected cassette, whose recorded exchange for the
+            request answers it; the fake's own state answers what it did not record.
     """
 
+    record: str | None = None
     cassette: Cassette | None = None
 
 
@@ -302,13 +304,23 @@ class ConnectionPlanner:
         name = split_cassette_prefix(path)[0] or selected
         return name if name is not None and valid_name(name) else None
 
-    def plan_rest(self, name: str | None) -> RestPlan:
-        """Plan a REST request to cassette ``name``: replay from it.
+    def plan_rest(
+        self, name: str | None, target: str, headers: Sequence[tuple[str, str]]
+    ) -> RestPlan | HttpResponse:
+        """Plan a REST request to cassette ``name``: record it, or replay from it.
 
-        A cassette that cannot be loaded leaves the answer to the fake's state.
+        Recording spends the real key, so it is refused (the ``HttpResponse``) to a
+        browser page's foreign ``Origin`` and to a client without the client token, as
+        a connection is. A cassette that cannot be loaded leaves the answer to the
+        fake's state.
         """
         if name is None:
             return RestPlan()
+        if self.records(name):
+            forbidden = self.access.check_origin(headers) or self.access.check_token(
+                target, headers
+            )
+            return forbidden if forbidden is not None else RestPlan(record=name)
         try:
             return RestPlan(cassette=self._source.load(name))
         except (CassetteError, CassetteNotFound):

@@ -54,6 +54,7 @@ __all__ = [
     "KeyVerdict",
     "RealtimeRest",
     "cassette_models",
+    "ephemeral_key",
     "invalid_key_steps",
     "is_rest_route",
     "target_with_model",
@@ -201,7 +202,7 @@ class RealtimeRest:
         Only keys shaped like minted ones (``ek_`` + 32 hex digits) are checked; the fake
         accepts any other key, as it accepts any ``sk-`` key.
         """
-        key = _ephemeral_key(headers, subprotocols)
+        key = ephemeral_key(headers, subprotocols)
         if key is None or not _MINTED_SHAPE.match(key):
             return None
         minted = self._keys.get(key)
@@ -467,7 +468,8 @@ def _bearer(authorization: str | None) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _ephemeral_key(headers: Sequence[tuple[str, str]], subprotocols: Sequence[str]) -> str | None:
+def ephemeral_key(headers: Sequence[tuple[str, str]], subprotocols: Sequence[str]) -> str | None:
+    """The ``ek_`` key an upgrade request presents (bearer or subprotocol), if any."""
     for name, value in headers:
         if name.lower() == "authorization":
             key = _bearer(value)

@@ -3,8 +3,8 @@
 A cassette has one time anchor, ``recorded.at``. Replay moves every ``expires_at``
 and ``created_at`` of the server events and of the recorded HTTP answers from that
 anchor to now (:func:`seconds_since`), so a recorded session or client secret never
-looks expired; the recorder moves an episode appended to an older cassette onto
-that cassette's anchor. Both use :func:`shift_times`.
+looks expired; the recorder moves an episode (or an HTTP exchange) appended to an
+older cassette onto that cassette's anchor. Both use :func:`shift_times`.
 """
 
 from __future__ import annotations

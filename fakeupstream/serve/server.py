@@ -321,11 +321,22 @@ class FakeUpstream:
         return self._rest_for(request, name)
 
     async def _rest_for(self, request: HttpRequest, name: str) -> HttpResponse:
-        """Answer a REST request that belongs to cassette ``name``, from its recording."""
+        """Answer a REST request that belongs to cassette ``name``: recorded, or replayed."""
         if not self.records(name):  # read a large file off the loop, as for a connection
             with contextlib.suppress(CassetteError, CassetteNotFound):
                 await asyncio.to_thread(self.library.load, name)
-        return self._rest_state(request, self._planner.plan_rest(name).cassette)
+        plan = self._planner.plan_rest(name, request.target, request.headers)
+        if isinstance(plan, HttpResponse):
+            return plan
+        if plan.record is None:
+            return self._rest_state(request, plan.cassette)
+        assert self._relay is not None
+        try:
+            return await self._relay.forward_http(plan.record, request)
+        except Exception as exc:  # a bug: report it, answer like a server would
+            logger.exception("recording REST request %s failed", request.method)
+            self.errors.append(exc)
+            return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
 
     def _rest_state(self, request: HttpRequest, cassette: Cassette | None) -> HttpResponse:
         try:
