@@ -316,23 +316,31 @@ class FakeUpstream:
         if not is_rest_route(request.path):
             return None
         name = self._planner.rest_cassette(request.path, selected=self._current)
-        if name is None:
-            return self._rest_state(request, None)
-        return self._rest_for(request, name)
+        if name is not None and not self.records(name) and not self.library.is_current(name):
+            return self._load_then_rest(request, name)  # parse off the loop, as for a socket
+        return self._rest_planned(request, name)
 
-    async def _rest_for(self, request: HttpRequest, name: str) -> HttpResponse:
-        """Answer a REST request that belongs to cassette ``name``: recorded, or replayed."""
-        if not self.records(name):  # read a large file off the loop, as for a connection
-            with contextlib.suppress(CassetteError, CassetteNotFound):
-                await asyncio.to_thread(self.library.load, name)
+    async def _load_then_rest(self, request: HttpRequest, name: str) -> HttpResponse:
+        with contextlib.suppress(CassetteError, CassetteNotFound):
+            await asyncio.to_thread(self.library.load, name)
+        answer = self._rest_planned(request, name)
+        return await answer if isinstance(answer, Awaitable) else answer
+
+    def _rest_planned(
+        self, request: HttpRequest, name: str | None
+    ) -> HttpResponse | Awaitable[HttpResponse]:
+        """Answer a REST request to cassette ``name``: recorded, else replayed or from state."""
         plan = self._planner.plan_rest(name, request.target, request.headers)
         if isinstance(plan, HttpResponse):
             return plan
         if plan.record is None:
             return self._rest_state(request, plan.cassette)
+        return self._record_rest(request, plan.record)
+
+    async def _record_rest(self, request: HttpRequest, name: str) -> HttpResponse:
         assert self._relay is not None
         try:
-            return await self._relay.forward_http(plan.record, request)
+            return await self._relay.forward_http(name, request)
         except Exception as exc:  # a bug: report it, answer like a server would
             logger.exception("recording REST request %s failed", request.method)
             self.errors.append(exc)
