@@ -1,7 +1,8 @@
 """The in-memory cassette: an immutable record of one realtime WebSocket session.
 
 A cassette says how the upgrade request is answered (:class:`Handshake`) and
-lists every frame both ways, in recorded order (:attr:`Cassette.timeline`).
+lists every frame both ways, in recorded order (:attr:`Cassette.timeline`), and
+the HTTP requests made next to the socket (:attr:`Cassette.http`).
 Nothing here does I/O; :mod:`fakeupstream.storage` reads these objects from YAML
 and writes them back.
 """
@@ -35,6 +36,8 @@ __all__ = [
     "FrameStep",
     "Handshake",
     "HandshakeRule",
+    "HttpBody",
+    "HttpExchange",
     "JSONObject",
     "MatchMode",
     "Recorded",
@@ -216,6 +219,42 @@ class Handshake:
     accept_beta: bool = False
 
 
+HttpBody: TypeAlias = JSONObject | list[Any] | str | None
+"""An HTTP body as a cassette keeps it: JSON (an object or a list), text, or none."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpExchange:
+    """One HTTP request made next to the WebSocket, and its answer (the REST side).
+
+    A backend mints a client secret, or a browser sets up a WebRTC call, before the
+    socket opens: replay answers the same request with the same status and body
+    (a fresh ``ek_`` key where the recording holds a placeholder).
+
+    Attributes:
+        method: the request method, in capitals (``POST``).
+        path: the request path and query, after any ``/cassettes/<name>`` prefix.
+        status: the response status.
+        request_body: what was sent (documents the exchange; replay does not compare it).
+        response_body: what came back.
+        response_headers: the response headers kept (``content-type``, ``location``).
+        line: the YAML line it came from, for error messages (not compared).
+    """
+
+    method: str
+    path: str
+    status: int
+    request_body: HttpBody = None
+    response_body: HttpBody = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def route(self) -> str:
+        """The path without its query or a trailing ``/``: what a request is matched on."""
+        return self.path.partition("?")[0].rstrip("/") or "/"
+
+
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """Where and when a cassette was recorded (all optional for hand-written ones)."""
@@ -279,7 +318,10 @@ class Cassette:
     rules: tuple[Rule, ...] = ()
     """Answers to client events the recording does not have (see :mod:`.rules`)."""
     simulated: bool = False
-    """No timeline at all, only rules: the session model greets with ``session.created``."""
+    """No timeline at all (only rules, or only HTTP exchanges): the session model greets
+    a WebSocket with ``session.created``."""
+    http: tuple[HttpExchange, ...] = ()
+    """The HTTP requests made next to the sockets, and their answers, in recorded order."""
     path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

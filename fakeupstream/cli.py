@@ -381,8 +381,10 @@ def _record(args: argparse.Namespace) -> int:
     failures: list[RecordError] = []
 
     def saved(result: SavedCassette) -> None:
-        frames = _plural(result.frames, "frame")
-        print(f"wrote {result.path} ({frames}, {_plural(result.connections, 'connection')})")
+        counts = [_plural(result.frames, "frame"), _plural(result.connections, "connection")]
+        if result.exchanges:
+            counts.append(_plural(result.exchanges, "HTTP exchange"))
+        print(f"wrote {result.path} ({', '.join(counts)})")
         sys.stdout.flush()
 
     def failed(exc: RecordError) -> None:

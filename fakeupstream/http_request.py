@@ -5,6 +5,9 @@ returns a complete :class:`HttpRequest` or an error response. Bodies come with
 ``Content-Length`` or ``Transfer-Encoding: chunked`` (what SDKs and gateways send),
 up to :data:`MAX_BODY`; anything else gets the HTTP answer a server gives (400, 411,
 413, 501), never a hang.
+
+The recorder reads the upstream's answers to the requests it forwards the same way
+(:func:`parse_response`), with the same body reading.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ __all__ = [
     "Incomplete",
     "complete_size",
     "parse_request",
+    "parse_response",
 ]
 
 MAX_BODY = 32 * 1024 * 1024
@@ -101,6 +105,57 @@ def parse_request(
     if isinstance(body, bytes):
         return HttpRequest(method, target, request.headers, body)
     return body
+
+
+def parse_response(
+    data: bytes, *, eof: bool, max_body: int = MAX_BODY
+) -> HttpResponse | Incomplete:
+    """Read an upstream's answer from ``data``, the bytes received so far.
+
+    Args:
+        data: the bytes received.
+        eof: the upstream has closed: a body with neither length nor chunks ends here.
+        max_body: the largest body read.
+
+    Returns:
+        the response (its headers as sent, ``Content-Length`` and framing included),
+        or :data:`INCOMPLETE` when more bytes are needed.
+
+    Raises:
+        ValueError: the bytes are not an HTTP response, or the body is too large.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        if eof:
+            raise ValueError("the upstream closed before the end of its answer's head")
+        return INCOMPLETE
+    lines = data[:end].decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code = rest.partition(" ")[0]
+    if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
+        raise ValueError(f"the upstream's answer is not HTTP: {lines[0][:40]!r}")
+    headers = tuple(
+        (name.strip(), value.strip())
+        for name, colon, value in (line.partition(":") for line in lines[1:])
+        if colon
+    )
+    found = {name.lower(): value for name, value in headers}
+    rest_bytes = data[end + 4 :]
+    if found.get("transfer-encoding", "").lower() == "chunked":
+        body = _dechunk(rest_bytes, max_body)
+    elif "content-length" in found:
+        body = _sized(found["content-length"], rest_bytes, max_body)
+    elif len(rest_bytes) > max_body:
+        body = _too_large(max_body)
+    else:  # the body runs to the end of the connection
+        body = rest_bytes if eof else INCOMPLETE
+    if isinstance(body, HttpResponse):
+        raise ValueError(f"the upstream's answer has a bad body: {body.body.decode()}")
+    if isinstance(body, Incomplete):
+        if eof:
+            raise ValueError("the upstream closed before the end of its answer's body")
+        return INCOMPLETE
+    return HttpResponse(int(code), body, headers)
 
 
 def complete_size(data: bytes) -> int | None:

@@ -19,6 +19,10 @@ here, in this order:
 6. **handshake**: :func:`~fakeupstream.handshake.decide` refuses with an HTTP status,
    answers with frames and a close, or replays the timeline (a :class:`ReplayPlan`).
 
+A REST request (a client secret, a call) goes through the same selection and the
+same record-or-replay decision (:meth:`ConnectionPlanner.plan_rest`), so the key a
+backend mints and the socket that presents it land in one cassette.
+
 The server executes the plan; it decides nothing itself.
 """
 
@@ -40,7 +44,7 @@ from .redaction import redact_target
 from .report import ConnectionReport, Mismatch
 from .responses import HttpResponse, error_response, json_response
 from .rest import KeyAccepted, KeyRejected, KeyVerdict, invalid_key_steps
-from .upgrade import UpgradeRequest, route
+from .upgrade import UpgradeRequest, route, split_cassette_prefix
 from .wire import WireFrames
 
 __all__ = [
@@ -50,6 +54,7 @@ __all__ = [
     "RecordPlan",
     "Refused",
     "ReplayPlan",
+    "RestPlan",
 ]
 
 
@@ -102,6 +107,21 @@ class RecordPlan:
 
 
 Plan: TypeAlias = Refused | ReplayPlan | RecordPlan
+
+
+@dataclass(frozen=True, slots=True)
+class RestPlan:
+    """How a REST request is answered.
+
+    Attributes:
+        record: forward it upstream and save it into this cassette (recording).
+        cassette: otherwise, the selected cassette, whose recorded exchange for the
+            request answers it; the fake's own state answers what it did not record.
+    """
+
+    record: str | None = None
+    cassette: Cassette | None = None
+
 
 _MAX_TIMELINES = 256
 """Encoded timelines a planner keeps (a timeline is kept alive by its entry)."""
@@ -277,6 +297,34 @@ class ConnectionPlanner:
                 del self._wire[next(iter(self._wire))]
             wire = self._wire[id(steps)] = WireFrames(steps)
         return wire
+
+    def rest_cassette(self, path: str, *, selected: str | None) -> str | None:
+        """The cassette a REST request at ``path`` belongs to: named in the path, else
+        the selected one (like a connection's)."""
+        name = split_cassette_prefix(path)[0] or selected
+        return name if name is not None and valid_name(name) else None
+
+    def plan_rest(
+        self, name: str | None, target: str, headers: Sequence[tuple[str, str]]
+    ) -> RestPlan | HttpResponse:
+        """Plan a REST request to cassette ``name``: record it, or replay from it.
+
+        Recording spends the real key, so it is refused (the ``HttpResponse``) to a
+        browser page's foreign ``Origin`` and to a client without the client token, as
+        a connection is. A cassette that cannot be loaded leaves the answer to the
+        fake's state.
+        """
+        if name is None:
+            return RestPlan()
+        if self.records(name):
+            forbidden = self.access.check_origin(headers) or self.access.check_token(
+                target, headers
+            )
+            return forbidden if forbidden is not None else RestPlan(record=name)
+        try:
+            return RestPlan(cassette=self._source.load(name))
+        except (CassetteError, CassetteNotFound):
+            return RestPlan()
 
     def refuse_admin(self, target: str, response: HttpResponse, why: str) -> Refused:
         """Record a refused admin request in the reports (a browser page probing, say)."""

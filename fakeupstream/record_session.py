@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeAlias
 
 from .cassette import (
@@ -23,6 +24,7 @@ from .cassette import (
     FrameStep,
     Handshake,
     HandshakeRule,
+    HttpExchange,
     JSONObject,
     Refusal,
     Step,
@@ -38,6 +40,7 @@ __all__ = [
     "RecordingSession",
     "client_secrets",
     "forwardable_close",
+    "rebase_exchange",
     "rebase_times",
 ]
 
@@ -275,3 +278,13 @@ def rebase_times(episode: Episode, seconds: int) -> Episode:
         handshake=Handshake(expect=episode.handshake.expect, rules=rules),
         timeline=tuple(step(s) for s in episode.timeline),
     )
+
+
+def rebase_exchange(exchange: HttpExchange, seconds: int) -> HttpExchange:
+    """Move the ``expires_at`` / ``created_at`` of an HTTP answer by ``seconds``.
+
+    The same rebasing as :func:`rebase_times`, for an exchange appended to an older
+    cassette (a client secret's ``expires_at`` is replayed like a frame's).
+    """
+    body = shift_times(exchange.response_body, seconds)
+    return exchange if body is exchange.response_body else replace(exchange, response_body=body)

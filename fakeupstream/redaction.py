@@ -30,6 +30,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
     "Redactor",
+    "ephemeral_keys",
     "find_leaks",
     "find_leaks_in_bytes",
     "is_secret_header",
@@ -132,6 +133,11 @@ def redact_url(url: str) -> str:
     parts = urlsplit(redact_target(url))
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def ephemeral_keys(text: str) -> list[str]:
+    """The ephemeral keys (``ek_...``) in ``text``, in order: those an upstream minted."""
+    return _EPHEMERAL_KEY.findall(text)
 
 
 def mask(secret: str) -> str:

@@ -13,6 +13,11 @@ Gateways and backends call these before (or instead of) opening a WebSocket:
   gets the live API's ``invalid_api_key`` error and close 3000 (only keys shaped like
   minted ones are checked: a made-up ``ek_test`` is accepted like any other key).
 
+When the selected cassette recorded the request (its ``http:`` list; see
+:mod:`.http_replay`), the recorded status and body answer it, with times moved to
+now and a fresh key wherever the recording holds ``ek_REDACTED`` (a key that opens a
+session like one minted here); otherwise the answer comes from this module's state.
+
 Every path may carry a cassette prefix (``/cassettes/<name>/v1/...``), like the
 WebSocket. The clock and the key generator are passed in, so this is tested with
 plain values.
@@ -30,13 +35,15 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .calls import CALL_PREFIX, Calls
-from .cassette import Cassette, CloseStep, Direction, FrameStep, JSONObject, Step
+from .cassette import Cassette, CloseStep, Direction, FrameStep, HttpExchange, JSONObject, Step
 from .ga import AUTH_CLOSE, error_event
+from .http_replay import HttpPlayback, recorded_response
 from .http_request import HttpRequest
 from .ids import base62
-from .redaction import KEY_SUBPROTOCOL
+from .redaction import EPHEMERAL_PLACEHOLDER, KEY_SUBPROTOCOL
 from .responses import HttpResponse, error_response, json_response
 from .session_model import GA_DEFAULT_SESSION
+from .timeshift import seconds_since, shift_times
 from .upgrade import split_cassette_prefix
 
 __all__ = [
@@ -47,7 +54,9 @@ __all__ = [
     "KeyVerdict",
     "RealtimeRest",
     "cassette_models",
+    "ephemeral_key",
     "invalid_key_steps",
+    "is_rest_route",
     "target_with_model",
     "with_session_config",
 ]
@@ -129,23 +138,24 @@ class RealtimeRest:
             new_call_id = lambda: base62(next(counter), 24)  # noqa: E731
         self.calls = Calls(new_call_id)
         """The WebRTC calls created through ``POST /v1/realtime/calls``."""
+        self.playback = HttpPlayback()
+        """How far the cassettes' recorded exchanges have been played."""
 
-    def handle(self, request: HttpRequest, now: float) -> HttpResponse | None:
+    def handle(
+        self, request: HttpRequest, now: float, cassette: Cassette | None = None
+    ) -> HttpResponse | None:
         """Answer ``request`` if it is a REST route; ``None`` when it is not one.
 
         Args:
             request: the request, body included.
             now: the current Unix time.
+            cassette: the selected cassette: an exchange it recorded for the request
+                answers it (after the method and credentials are checked).
         """
         _, path = split_cassette_prefix(request.path)
         path = path.rstrip("/")
-        if path == "/v1/models" or path.startswith("/v1/models/"):
-            allowed = ("GET",)
-        elif path in (*_CLIENT_SECRET_PATHS, _CALLS, _LEGACY_SESSIONS) or path.startswith(
-            f"{_CALLS}/{CALL_PREFIX}"
-        ):
-            allowed = ("POST",)
-        else:
+        allowed = _allowed_methods(path)
+        if not allowed:
             return None
         if request.method not in allowed:
             return error_response(
@@ -156,6 +166,11 @@ class RealtimeRest:
             )
         if _bearer(request.header("Authorization")) is None:
             return error_response(401, _MISSING_KEY, None)
+        if cassette is not None:
+            exchange = self.playback.take(cassette, request.method, path)
+            if exchange is not None:
+                shift = seconds_since(cassette.time_anchor, now)
+                return self._replay(exchange, request, now, shift)
         if path == "/v1/models":
             return json_response(
                 200, {"object": "list", "data": [_model(m) for m in self.models()]}
@@ -187,7 +202,7 @@ class RealtimeRest:
         Only keys shaped like minted ones (``ek_`` + 32 hex digits) are checked; the fake
         accepts any other key, as it accepts any ``sk-`` key.
         """
-        key = _ephemeral_key(headers, subprotocols)
+        key = ephemeral_key(headers, subprotocols)
         if key is None or not _MINTED_SHAPE.match(key):
             return None
         minted = self._keys.get(key)
@@ -202,11 +217,44 @@ class RealtimeRest:
         return None if session is None else KeyAccepted(copy.deepcopy(session))
 
     def _mint(self, requested: JSONObject, now: float, seconds: int) -> tuple[str, int]:
-        value = EPHEMERAL_PREFIX + self._new_secret()
         expires_at = int(now) + seconds
+        return self._register(requested, now, expires_at), expires_at
+
+    def _register(self, requested: JSONObject, now: float, expires_at: int) -> str:
+        """A fresh key, valid until ``expires_at``, opening a session from ``requested``."""
+        value = EPHEMERAL_PREFIX + self._new_secret()
         self._keys = {k: v for k, v in self._keys.items() if v.expires_at > now}
         self._keys[value] = _Minted(expires_at, requested)
-        return value, expires_at
+        return value
+
+    def _replay(
+        self, exchange: HttpExchange, request: HttpRequest, now: float, shift: int
+    ) -> HttpResponse:
+        """The recorded answer, moved to now, with a fresh key for each placeholder."""
+        _, path = split_cassette_prefix(request.path)
+        requested = _requested(path.rstrip("/"), request.body)
+        body = self._remint(shift_times(exchange.response_body, shift), requested, now)
+        return recorded_response(exchange, body)
+
+    def _remint(self, value: Any, requested: JSONObject, now: float) -> Any:
+        """``value`` with every ``ek_REDACTED`` replaced by a key minted here.
+
+        The key expires at the ``expires_at`` next to it (already moved to now), as the
+        recorded one did: ``{"value": ..., "expires_at": ...}`` (GA) or the legacy
+        ``client_secret`` object.
+        """
+        if isinstance(value, list):
+            return [self._remint(item, requested, now) for item in value]
+        if not isinstance(value, dict):
+            return value
+        out = {key: self._remint(item, requested, now) for key, item in value.items()}
+        for key, item in out.items():
+            if item == EPHEMERAL_PLACEHOLDER:
+                expires_at = out.get("expires_at")
+                if type(expires_at) is not int or expires_at <= 0:
+                    expires_at = int(now) + _DEFAULT_SECONDS
+                out[key] = self._register(copy.deepcopy(requested), now, expires_at)
+        return out
 
     def _legacy_session(self, body: bytes, now: float) -> HttpResponse:
         """The beta-era ``POST /v1/realtime/sessions``: a beta session and its client secret."""
@@ -214,12 +262,7 @@ class RealtimeRest:
         if isinstance(payload, HttpResponse):
             return payload
         model = payload.get("model", DEFAULT_MODEL)
-        # What the key opens, in GA terms: the beta fields that have a GA twin.
-        requested: JSONObject = {"type": "realtime", "model": model}
-        if "instructions" in payload:
-            requested["instructions"] = payload["instructions"]
-        if "voice" in payload:
-            requested["audio"] = {"output": {"voice": payload["voice"]}}
+        requested = _legacy_requested(payload)
         value, expires_at = self._mint(requested, now, _LEGACY_SECONDS)
         session = {
             "id": self._new_session_id(),
@@ -288,6 +331,43 @@ class RealtimeRest:
         value, expires_at = self._mint(requested, now, seconds)
         session = _session_object(kind, requested, self._new_session_id())
         return json_response(200, {"value": value, "expires_at": expires_at, "session": session})
+
+
+def is_rest_route(path: str) -> bool:
+    """Tell whether ``path`` (with or without a cassette prefix) is a REST route served here."""
+    return bool(_allowed_methods(split_cassette_prefix(path)[1].rstrip("/")))
+
+
+def _allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods a REST route takes; none when ``path`` (prefix removed) is not one."""
+    if path == "/v1/models" or path.startswith("/v1/models/"):
+        return ("GET",)
+    if path in (*_CLIENT_SECRET_PATHS, _CALLS, _LEGACY_SESSIONS) or path.startswith(
+        f"{_CALLS}/{CALL_PREFIX}"
+    ):
+        return ("POST",)
+    return ()
+
+
+def _requested(path: str, body: bytes) -> JSONObject:
+    """The session config a request for a key asks for (``{}`` when it asks for none)."""
+    payload = _json_object(body)
+    if isinstance(payload, HttpResponse):
+        return {}
+    if path == _LEGACY_SESSIONS:
+        return _legacy_requested(payload)
+    session = payload.get("session")
+    return session if isinstance(session, dict) else {}
+
+
+def _legacy_requested(payload: dict[str, Any]) -> JSONObject:
+    """What a legacy session's key opens, in GA terms: the beta fields with a GA twin."""
+    requested: JSONObject = {"type": "realtime", "model": payload.get("model", DEFAULT_MODEL)}
+    if "instructions" in payload:
+        requested["instructions"] = payload["instructions"]
+    if "voice" in payload:
+        requested["audio"] = {"output": {"voice": payload["voice"]}}
+    return requested
 
 
 def _json_object(body: bytes) -> dict[str, Any] | HttpResponse:
@@ -388,7 +468,8 @@ def _bearer(authorization: str | None) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _ephemeral_key(headers: Sequence[tuple[str, str]], subprotocols: Sequence[str]) -> str | None:
+def ephemeral_key(headers: Sequence[tuple[str, str]], subprotocols: Sequence[str]) -> str | None:
+    """The ``ek_`` key an upgrade request presents (bearer or subprotocol), if any."""
     for name, value in headers:
         if name.lower() == "authorization":
             key = _bearer(value)

@@ -36,6 +36,19 @@ async def http(base: str, method: str, target: str, body: bytes = b"") -> tuple[
         return status, payload
 
 
+VOLATILE = frozenset({"event_id", "expires_at", "created_at"})
+"""Fields that legitimately differ between a recording and its replay: event ids, times."""
+
+
+def stable(value: Any) -> Any:
+    """``value`` (events, at any depth) without the :data:`VOLATILE` fields."""
+    if isinstance(value, dict):
+        return {k: stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [stable(item) for item in value]
+    return value
+
+
 def ws_connect(url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> connect:
     """Open a client connection the way the GA SDK does (no compression, no size limit)."""
     return connect(

@@ -74,6 +74,41 @@ def test_check_validates_events_against_the_sdk_types(
     assert main(["check", "--no-sdk", str(bad)]) == 0
 
 
+def test_check_reads_http_exchanges_and_flags_those_never_replayed_or_holding_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "version: 1\nhttp:\n"
+        "  - request: {method: POST, path: /v1/realtime/client_secrets}\n"
+        "    response: {status: 200, body: {value: ek_REDACTED, expires_at: 1}}\n"
+    )
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(
+        "version: 1\nhttp:\n"
+        "  - request: {method: POST, path: /v1/chat/completions}\n"
+        "    response: {status: 200}\n"
+        "  - request: {method: POST, path: /v1/realtime/client_secrets}\n"
+        "    response: {status: 200, body: {value: ek_0123456789abcdef0123456789abcdef}}\n"
+        "timeline: []\n"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\nhttp:\n  - request: {method: POST, path: /v1/models}\n"
+        "    response: {status: 700}\n"
+    )
+    assert main(["check", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert f"{bad}:4:24: expected an HTTP status from 200 to 599, got 700" in captured.err
+    assert f"{odd}:3: the HTTP exchange POST /v1/chat/completions is never replayed" in captured.err
+    assert (
+        f"{odd}:5: the HTTP exchange POST /v1/realtime/client_secrets holds an ephemeral "
+        "client secret (ek_01…); write keys as ek_REDACTED" in captured.err
+    )
+    assert "0123456789abcdef0123" not in captured.err
+    assert captured.out.splitlines()[-1] == "1 ok, 2 failed"
+
+
 def test_usage_errors_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["serve", "--speed", "fast"])

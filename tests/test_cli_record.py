@@ -8,9 +8,11 @@ import re
 import signal
 import subprocess
 import sys
+from asyncio.subprocess import Process
 from pathlib import Path
 
 import pytest
+from openai import AsyncOpenAI
 
 from fakeupstream import FakeUpstream, load_cassette
 
@@ -27,6 +29,17 @@ def environment(**changes: str | None) -> dict[str, str]:
         else:
             env[name] = value
     return env
+
+
+async def start_record(cassette: str, directory: Path, upstream: str) -> Process:
+    """``fakeupstream record`` on a free port, with the sentinel key; the caller stops it."""
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "fakeupstream", "record", "--cassette", cassette),
+        *("--cassette-dir", str(directory), "--upstream", upstream, "--port", "0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment(OPENAI_API_KEY=KEY),
+    )
 
 
 def test_record_without_a_key_says_how_to_set_it(tmp_path: Path) -> None:
@@ -60,23 +73,7 @@ def test_record_refuses_a_path_as_cassette_name(
 @pytest.mark.asyncio
 async def test_record_prints_where_to_connect_and_what_it_wrote(tmp_path: Path) -> None:
     async with FakeUpstream() as standin:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "fakeupstream",
-            "record",
-            "--cassette",
-            "take",
-            "--cassette-dir",
-            str(tmp_path),
-            "--upstream",
-            standin.cassette_url("session"),
-            "--port",
-            "0",
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=environment(OPENAI_API_KEY=KEY),
-        )
+        process = await start_record("take", tmp_path, standin.cassette_url("session"))
         try:
             assert process.stdout is not None and process.stderr is not None
             line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
@@ -112,3 +109,36 @@ async def test_record_prints_where_to_connect_and_what_it_wrote(tmp_path: Path) 
     cassette = load_cassette(tmp_path / "take.yaml")
     assert cassette.recorded.model == "gpt-realtime"
     assert [len(episode.timeline) for episode in cassette.episodes] == [3, 1]
+
+
+@pytest.mark.asyncio
+async def test_record_saves_a_minted_key_with_the_session_that_uses_it(tmp_path: Path) -> None:
+    session = {"type": "realtime", "model": "gpt-realtime", "instructions": "Talk like a pirate."}
+    async with FakeUpstream() as standin:
+        process = await start_record("minted", tmp_path, standin.cassette_url("text_response"))
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT * 4)).decode()
+            found = re.search(r"base_url=(http://127\.0\.0\.1:\d+/v1)", line)
+            assert found is not None, line
+            backend = AsyncOpenAI(api_key="sk-backend-0123456789", base_url=found[1])
+            secret = await backend.realtime.client_secrets.create(session=session)
+            await backend.close()
+            line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
+            path = tmp_path / "minted.yaml"
+            assert line == f"wrote {path} (0 frames, 0 connections, 1 HTTP exchange)\n"
+            ws_url = found[1].replace("http://", "ws://") + "/realtime?model=gpt-realtime"
+            async with ws_connect(ws_url, {"Authorization": f"Bearer {secret.value}"}) as ws:
+                created = await recv_event(ws)
+            assert created["session"]["instructions"] == session["instructions"]
+            line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
+            assert line == f"wrote {path} (1 frame, 1 connection, 1 HTTP exchange)\n"
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+            assert b"Traceback" not in await process.stderr.read()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    text = path.read_text()
+    assert KEY not in text and secret.value not in text and "ek_REDACTED" in text

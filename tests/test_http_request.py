@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from fakeupstream.http_request import INCOMPLETE, HttpRequest, complete_size, parse_request
+from fakeupstream.http_request import (
+    INCOMPLETE,
+    HttpRequest,
+    complete_size,
+    parse_request,
+    parse_response,
+)
 from fakeupstream.responses import HttpResponse
 
 
@@ -84,3 +90,45 @@ def test_the_complete_size_comes_from_content_length() -> None:
     assert complete_size(b"GET / HTTP/1.1\r\n\r\n") == 18
     assert complete_size(b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") is None
     assert complete_size(b"POST /p HTTP/1.1\r\nContent-Len") is None
+
+
+# -- the upstream's answers (the recorder) ------------------------------------------------
+
+
+def test_an_answer_with_a_length_is_complete_when_its_body_is() -> None:
+    head = b"HTTP/1.1 201 Created\r\nContent-Type: application/sdp\r\nContent-Length: 5\r\n\r\n"
+    assert parse_response(head + b"v=0", eof=False) is INCOMPLETE
+    answer = parse_response(head + b"v=0\r\n", eof=False)
+    assert answer == HttpResponse(
+        201, b"v=0\r\n", (("Content-Type", "application/sdp"), ("Content-Length", "5"))
+    )
+
+
+def test_a_chunked_answer_and_one_that_ends_with_the_connection() -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    answer = parse_response(chunked, eof=False)
+    assert isinstance(answer, HttpResponse) and answer.body == b"abc"
+    until_eof = b"HTTP/1.0 200 OK\r\n\r\n{}"
+    assert parse_response(until_eof, eof=False) is INCOMPLETE
+    answer = parse_response(until_eof, eof=True)
+    assert isinstance(answer, HttpResponse) and (answer.status, answer.body) == (200, b"{}")
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "not HTTP"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "not HTTP"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", "before the end of its answer's body"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "before the end of its answer's head"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "bad body"),
+    ],
+)
+def test_a_broken_answer_is_an_error_not_a_hang(data: bytes, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_response(data, eof=True)
+
+
+def test_an_answer_over_the_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="larger than 4 bytes"):
+        parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", eof=False, max_body=4)

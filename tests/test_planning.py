@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from fakeupstream.access import TOKEN_HEADER, AccessPolicy
 from fakeupstream.cassette import Cassette
 from fakeupstream.exceptions import CassetteError, CassetteNotFound
-from fakeupstream.planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
+from fakeupstream.planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan, RestPlan
 from fakeupstream.report import Outcome
+from fakeupstream.responses import HttpResponse
 from fakeupstream.storage.yaml_reader import loads_cassette
 
 AUTH = [("Authorization", "Bearer sk-test")]
@@ -197,3 +199,38 @@ def test_cassette_for_names_what_plan_would_load() -> None:
     assert planner.cassette_for("/elsewhere", selected="b") is None
     assert planner.cassette_for("//[::1/v1/realtime", selected="b") is None
     assert planner.cassette_for("/cassettes/" + "x" * 300 + "/v1/realtime", selected=None) is None
+
+
+# -- REST requests --------------------------------------------------------------------
+
+
+def test_a_rest_request_belongs_to_the_cassette_in_its_path_else_the_selected_one() -> None:
+    planner = ConnectionPlanner(Source())
+    assert planner.rest_cassette("/cassettes/a/b/v1/realtime/calls", selected="s") == "a/b"
+    assert planner.rest_cassette("/v1/realtime/client_secrets", selected="s") == "s"
+    assert planner.rest_cassette("/v1/models", selected=None) is None
+    assert planner.rest_cassette("/cassettes/../v1/models", selected=None) is None
+
+
+def test_a_rest_request_is_replayed_from_its_cassette_or_from_state() -> None:
+    source = Source(session=TWO_EPISODES, broken="broken")
+    planner = ConnectionPlanner(source)
+    replayed = planner.plan_rest("session", "/v1/models", AUTH)
+    assert isinstance(replayed, RestPlan) and replayed.record is None
+    assert replayed.cassette is not None and replayed.cassette.name == "session"
+    for name in ("broken", "missing", None):
+        assert planner.plan_rest(name, "/v1/models", AUTH) == RestPlan()
+
+
+def test_a_rest_request_to_a_recorded_cassette_is_recorded_by_its_own_clients_only() -> None:
+    planner = ConnectionPlanner(
+        Source(), records=lambda name: name == "new", access=AccessPolicy(client_token="t0ken")
+    )
+    target = "/cassettes/new/v1/realtime/client_secrets"
+    refused = planner.plan_rest("new", target, AUTH)
+    assert isinstance(refused, HttpResponse) and refused.status == 403
+    with_token = [*AUTH, (TOKEN_HEADER, "t0ken")]
+    assert planner.plan_rest("new", target, with_token) == RestPlan(record="new")
+    page = [*with_token, ("Origin", "https://evil.example")]
+    refused = planner.plan_rest("new", target, page)
+    assert isinstance(refused, HttpResponse) and refused.status == 403

@@ -14,6 +14,7 @@ from fakeupstream.cassette import (
     FrameStep,
     Handshake,
     HandshakeRule,
+    HttpExchange,
     Refusal,
 )
 from fakeupstream.record_session import (
@@ -21,6 +22,7 @@ from fakeupstream.record_session import (
     RecordingSession,
     client_secrets,
     forwardable_close,
+    rebase_exchange,
     rebase_times,
 )
 from fakeupstream.redaction import EPHEMERAL_PLACEHOLDER, REDACTED, Redactor
@@ -265,3 +267,21 @@ def test_rebase_moves_time_fields_of_server_frames_only() -> None:
         FrameStep(SERVER, {"items": [{"created_at": True}, {"created_at": -95}]}),
     )
     assert rebase_times(episode, 0) is episode
+
+
+def test_an_http_answer_is_rebased_like_a_frame() -> None:
+    exchange = HttpExchange(
+        "POST",
+        "/v1/realtime/client_secrets",
+        200,
+        request_body={"expires_after": {"seconds": 600}, "expires_at": 50},
+        response_body={"value": "ek_REDACTED", "expires_at": 2000, "session": {"expires_at": 0}},
+    )
+    moved = rebase_exchange(exchange, -100)
+    assert moved.response_body == {
+        "value": "ek_REDACTED",
+        "expires_at": 1900,
+        "session": {"expires_at": 0},
+    }
+    assert moved.request_body == exchange.request_body  # what the client sent stays
+    assert rebase_exchange(exchange, 0) is exchange

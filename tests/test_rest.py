@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from fakeupstream.cassette import CloseStep, FrameStep
+from fakeupstream.cassette import Cassette, CloseStep, FrameStep, HttpExchange, Recorded
 from fakeupstream.http_request import HttpRequest
 from fakeupstream.responses import HttpResponse
 from fakeupstream.rest import (
@@ -17,6 +18,7 @@ from fakeupstream.rest import (
     RealtimeRest,
     cassette_models,
     invalid_key_steps,
+    is_rest_route,
     target_with_model,
     with_session_config,
 )
@@ -210,3 +212,96 @@ def test_a_key_without_a_model_in_the_url_uses_the_keys_model() -> None:
 def test_the_bundled_cassettes_name_their_models() -> None:
     library = CassetteLibrary()
     assert cassette_models(library.load("text_response")) == {"gpt-realtime-2025-08-28"}
+
+
+# -- answers recorded in the selected cassette ------------------------------------------
+
+RECORDED_AT = datetime.fromtimestamp(NOW - 86_400, UTC)  # recorded a day before NOW
+RECORDED_SECRET = HttpExchange(
+    "POST",
+    "/v1/realtime/client_secrets",
+    200,
+    request_body={"session": {"instructions": "Recorded."}},
+    response_body={
+        "value": "ek_REDACTED",
+        "expires_at": int(RECORDED_AT.timestamp()) + 600,
+        "session": {"id": "sess_REC", "instructions": "Recorded.", "expires_at": 0},
+    },
+    response_headers=(("content-type", "application/json"),),
+)
+RECORDED = Cassette(
+    name="minted",
+    recorded=Recorded(at=RECORDED_AT),
+    http=(
+        RECORDED_SECRET,
+        HttpExchange(
+            "POST",
+            "/v1/realtime/sessions",
+            200,
+            response_body={
+                "id": "sess_OLD",
+                "client_secret": {
+                    "value": "ek_REDACTED",
+                    "expires_at": int(RECORDED_AT.timestamp()) + 60,
+                },
+            },
+        ),
+        HttpExchange("GET", "/v1/models", 200, response_body={"object": "list", "data": []}),
+    ),
+)
+
+
+def replayed(
+    rest: RealtimeRest, target: str, body: Any = None, headers: tuple[tuple[str, str], ...] = AUTH
+) -> tuple[int, Any]:
+    raw = b"" if body is None else json.dumps(body).encode()
+    answer = rest.handle(HttpRequest("POST", target, headers, raw), NOW, RECORDED)
+    assert isinstance(answer, HttpResponse)
+    return answer.status, json.loads(answer.body)
+
+
+def test_a_recorded_client_secret_answers_with_a_fresh_key_and_times_moved_to_now(
+    rest: RealtimeRest,
+) -> None:
+    asked = {"session": {"type": "realtime", "instructions": "Asked now."}}
+    status, body = replayed(rest, "/cassettes/minted/v1/realtime/client_secrets", asked)
+    assert status == 200
+    assert body["value"] == "ek_" + f"{1:032x}"  # minted here, not the placeholder
+    assert body["expires_at"] == NOW + 600  # recorded 600 s after the recording: now + 600
+    assert body["session"] == {"id": "sess_REC", "instructions": "Recorded.", "expires_at": 0}
+    bearer = (("Authorization", f"Bearer {body['value']}"),)
+    # The key opens a session from what the client asks for now, until it expires.
+    assert rest.check_key(bearer, (), NOW + 599) == KeyAccepted(asked["session"])
+    assert rest.check_key(bearer, (), NOW + 600) == KeyRejected(body["value"])
+
+
+def test_a_recorded_legacy_session_gets_a_fresh_key_too(rest: RealtimeRest) -> None:
+    status, body = replayed(rest, "/v1/realtime/sessions", {"instructions": "Old style."})
+    secret = body["client_secret"]
+    assert status == 200 and secret["value"].startswith("ek_") and secret["value"] != "ek_REDACTED"
+    assert secret["expires_at"] == NOW + 60
+    bearer = (("Authorization", f"Bearer {secret['value']}"),)
+    accepted = rest.check_key(bearer, (), NOW)
+    assert isinstance(accepted, KeyAccepted)
+    assert accepted.session["instructions"] == "Old style."
+
+
+def test_a_recorded_answer_still_needs_a_key_and_the_method(rest: RealtimeRest) -> None:
+    assert replayed(rest, "/v1/realtime/client_secrets", headers=())[0] == 401
+    answer = rest.handle(HttpRequest("GET", "/v1/realtime/client_secrets", AUTH), NOW, RECORDED)
+    assert answer is not None and answer.status == 405
+
+
+def test_what_the_cassette_did_not_record_is_answered_from_state(rest: RealtimeRest) -> None:
+    answer = rest.handle(HttpRequest("GET", "/v1/models/gpt-realtime", AUTH), NOW, RECORDED)
+    assert answer is not None and json.loads(answer.body)["id"] == "gpt-realtime"
+    recorded = rest.handle(HttpRequest("GET", "/v1/models", AUTH), NOW, RECORDED)
+    assert recorded is not None and json.loads(recorded.body) == {"object": "list", "data": []}
+
+
+def test_which_paths_are_rest_routes() -> None:
+    assert is_rest_route("/v1/realtime/client_secrets")
+    assert is_rest_route("/cassettes/a/b/v1/realtime/calls/rtc_1/hangup/")
+    assert is_rest_route("/v1/models/gpt-realtime")
+    assert not is_rest_route("/v1/realtime")
+    assert not is_rest_route("/v1/chat/completions")

@@ -82,6 +82,28 @@ def _refuse(doc: Doc, refuse: Doc) -> None:
     rule["refuse"] = refuse
 
 
+EXCHANGE: Doc = {
+    "request": {"method": "POST", "path": "/v1/realtime/client_secrets", "body": {"session": {}}},
+    "response": {
+        "status": 200,
+        "headers": {"content-type": "application/json"},
+        "body": {"value": "ek_REDACTED", "expires_at": 1758191700},
+    },
+}
+
+
+def _http(doc: Doc, **change: Doc) -> None:
+    exchange = copy.deepcopy(EXCHANGE)
+    for part, fields in change.items():
+        exchange[part].update(fields)
+    doc["http"] = [exchange]
+
+
+def _http_only(doc: Doc) -> None:
+    _http(doc)
+    del doc["timeline"]
+
+
 def _verdicts(doc: Doc) -> tuple[bool, bool]:
     """(schema accepts, loader accepts) for the same YAML text."""
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
@@ -178,6 +200,20 @@ VALID: dict[str, Callable[[Doc], object]] = {
     "close codes at the edges": lambda doc: doc.update(
         timeline=[{"close": {"code": 4999, "reason": "r" * 123}}]
     ),
+    "http exchange": _http,
+    "http only": _http_only,
+    "http text bodies": lambda doc: _http(
+        doc, request={"body": "v=0\r\n"}, response={"body": "v=0\r\n"}
+    ),
+    "http list body and no headers": lambda doc: _http(
+        doc, request={"method": "GET", "path": "/v1/models?limit=2"}, response={"body": []}
+    ),
+    "http null bodies": lambda doc: _http(doc, request={"body": None}, response={"body": None}),
+    "http next to connections": lambda doc: (
+        _http_only(doc),
+        doc.pop("handshake"),
+        doc.update(connections=[{"timeline": []}]),
+    ),
 }
 
 INVALID: dict[str, Callable[[Doc], object]] = {
@@ -228,6 +264,16 @@ INVALID: dict[str, Callable[[Doc], object]] = {
         at=datetime.date(2026, 9, 18)
     ),
     "non-string key in an event": lambda doc: doc["timeline"][0]["server"].update({1: "one"}),
+    "http not a list": lambda doc: doc.update(http=EXCHANGE),
+    "http without response": lambda doc: doc.update(http=[{"request": EXCHANGE["request"]}]),
+    "http unknown key": lambda doc: (_http(doc), doc["http"][0].update(at=1)),
+    "http lowercase method": lambda doc: _http(doc, request={"method": "post"}),
+    "http relative path": lambda doc: _http(doc, request={"path": "v1/models"}),
+    "http without method": lambda doc: (_http(doc), doc["http"][0]["request"].pop("method")),
+    "http status 101": lambda doc: _http(doc, response={"status": 101}),
+    "http status as string": lambda doc: _http(doc, response={"status": "200"}),
+    "http body as number": lambda doc: _http(doc, response={"body": 3}),
+    "http request headers": lambda doc: _http(doc, request={"headers": {"a": "b"}}),
 }
 
 # Rules only the loader checks: JSON Schema cannot say "last item", count bytes,

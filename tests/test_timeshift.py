@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fakeupstream.timeshift import shift_times
+from datetime import UTC, datetime
+
+from fakeupstream.timeshift import seconds_since, shift_times
 
 
 def test_time_fields_move_at_any_depth_and_nothing_else() -> None:
@@ -28,3 +30,9 @@ def test_unchanged_values_come_back_as_the_same_object() -> None:
     assert shift_times({"expires_at": 5}, 0) == {"expires_at": 5}
     moved = shift_times({"a": {"expires_at": 5}, "b": {"c": 1}}, 1)
     assert moved == {"a": {"expires_at": 6}, "b": {"c": 1}}
+
+
+def test_replay_moves_times_from_the_anchor_to_now() -> None:
+    anchor = datetime(2026, 1, 1, tzinfo=UTC)
+    assert seconds_since(anchor, anchor.timestamp() + 86_400.4) == 86_400
+    assert seconds_since(None, 1e9) == 0

@@ -48,8 +48,9 @@ AdminHandler = Callable[[str, str], HttpResponse | Awaitable[HttpResponse]]
 """Answers one admin request: ``(method, target) -> response``, or an awaitable of
 the response when answering needs I/O (asking the other workers: :mod:`.workers`)."""
 
-RestHandler = Callable[[HttpRequest], HttpResponse | None]
-"""Answers a plain HTTP request (body read) on a REST route; ``None`` when it is not one."""
+RestHandler = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse] | None]
+"""Answers a plain HTTP request (body read) on a REST route, or an awaitable of the
+answer when it needs I/O (recording forwards it upstream); ``None`` when it is not one."""
 
 logger = logging.getLogger("fakeupstream.front_door")
 

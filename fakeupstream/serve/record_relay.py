@@ -15,7 +15,14 @@ What goes upstream: the ``Authorization`` of the real key, the client's query
 without key-bearing parameters, the client's headers except hop-by-hop,
 WebSocket, ``Host`` and credential headers (so a gateway that sends
 ``OpenAI-Beta`` is recorded being rejected, faithfully), and the client's
-subprotocols except ``openai-insecure-api-key.*``.
+subprotocols except ``openai-insecure-api-key.*``. A client that presents an
+``ek_`` key the upstream minted through this recorder is opened upstream with that
+key instead, so the session starts from the config it was minted for, as live.
+
+The REST routes (client secrets, calls, models) are forwarded the same way
+(:meth:`RecordRelay.forward_http`, :mod:`fakeupstream.http_record`): the real key
+upstream, the answer back to the client, and the exchange saved into the same
+cassette as the connections, in the order things happened.
 """
 
 from __future__ import annotations
@@ -38,16 +45,34 @@ from websockets.typing import Subprotocol
 
 from ..cassette import Direction
 from ..exceptions import RecordError
+from ..http_record import (
+    NOT_FORWARDED,
+    MintedKeys,
+    passed_back,
+    recorded_exchange,
+    upstream_request,
+)
+from ..http_request import HttpRequest
 from ..planning import RecordPlan
-from ..record_session import BeforeRecord, RecordingSession, forwardable_close
+from ..record_session import BeforeRecord, RecordingSession, client_secrets, forwardable_close
 from ..recordmode import RecordMode, RecordPolicy
-from ..redaction import KEY_SUBPROTOCOL, Redactor, is_secret_header, is_secret_param, redact_url
+from ..redaction import (
+    KEY_SUBPROTOCOL,
+    Redactor,
+    is_secret_header,
+    is_secret_param,
+    redact_target,
+    redact_url,
+)
 from ..report import ConnectionReport
 from ..responses import HttpResponse, error_response
+from ..rest import ephemeral_key
 from ..storage.file_writer import CassetteWriter, SavedCassette
 from ..storage.sidecars import DEFAULT_THRESHOLD
 from ..upgrade import REALTIME_PATH, UpgradeRequest
+from .http_forward import send_upstream
 from .logs import PROTOCOL_LOGGER, log_connection
+from .record_saves import SaveQueue, Turn
 
 __all__ = [
     "API_KEY_ENV",
@@ -64,23 +89,8 @@ logger = logging.getLogger("fakeupstream")
 DEFAULT_UPSTREAM = "wss://api.openai.com/v1/realtime"
 API_KEY_ENV = "OPENAI_API_KEY"
 
-# Never forwarded: the hop's own framing, the WebSocket handshake (the client
-# library makes its own), and credentials (the recorder authenticates itself).
-_NOT_FORWARDED = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "authorization",
-        "cookie",
-    }
-)
+# How long a forwarded REST request may take to be answered (a call's SDP takes seconds).
+_ANSWER_TIMEOUT = 60.0
 # Upstream refusal headers worth passing to the client (not recorded: see RecordingSession).
 _PASSTHROUGH = ("Content-Type", "Retry-After", "WWW-Authenticate")
 
@@ -179,7 +189,7 @@ def upstream_headers(request: UpgradeRequest, api_key: str) -> list[tuple[str, s
     headers += [
         (name, value)
         for name, value in request.headers
-        if name.lower() not in _NOT_FORWARDED
+        if name.lower() not in NOT_FORWARDED
         and not name.lower().startswith("sec-websocket-")
         and not is_secret_header(name)
     ]
@@ -214,8 +224,7 @@ class _Relay:
     name: str
     session: RecordingSession
     report: ConnectionReport
-    previous: asyncio.Future[None] | None
-    saved: asyncio.Future[None]
+    turn: Turn
     upstream: ClientConnection | None = None
     # When the upstream answered: `recorded.at`, the anchor that replay shifts
     # `expires_at` / `created_at` from, is the start of the session, not its end.
@@ -245,15 +254,21 @@ class RecordRelay:
         leave: Callable[[], None],
     ) -> None:
         self.config = config
-        self.writer = writer
-        self._policy = policy
+        self._saves = SaveQueue(
+            writer,
+            policy,
+            errors,
+            upstream=config.upstream_base,
+            on_saved=config.on_saved,
+            on_error=config.on_error,
+        )
         self._errors = errors
         self._enter = enter
         self._leave = leave
-        self._last_save: dict[str, asyncio.Future[None]] = {}
         self._pending: dict[ServerConnection, _Relay] = {}
         self._connecting: set[asyncio.Task[ClientConnection]] = set()
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._watchers: set[asyncio.Task[Any]] = set()
+        self._minted = MintedKeys()
 
     # -- the handshake --------------------------------------------------------------------
 
@@ -274,24 +289,26 @@ class RecordRelay:
         )
         # Saves of one cassette happen in the order its connections opened, so
         # episodes replay in that order even when a later connection ends first.
-        relay = _Relay(name, session, report, self._last_save.get(name), saved=loop.create_future())
-        self._last_save[name] = relay.saved
+        relay = _Relay(name, session, report, self._saves.turn(name))
         url = upstream_url(self.config.upstream, plan.request.query)
         report.start_recording()
+        # A key the upstream minted through this recorder opens the session it was minted for.
+        key = ephemeral_key(plan.request.headers, plan.request.subprotocols)
+        key = key if key is not None and key in self._minted else self.config.api_key
         try:
-            relay.upstream = await self._connect(url, plan.request)
+            relay.upstream = await self._connect(url, plan.request, key)
             relay.started = datetime.now(UTC)
         except InvalidStatus as exc:
             return await self._refused(relay, exc)
         except asyncio.CancelledError:
-            relay.saved.set_result(None)
+            relay.turn.release()
             report.refuse()
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # our own handshake is being cancelled: let it go
             return _upstream_error(503, "shutting_down", "fakeupstream is shutting down")
         except Exception as exc:
-            relay.saved.set_result(None)
+            relay.turn.release()
             report.refuse()
             logger.warning("recording %r: upstream %s failed: %s", name, redact_url(url), exc)
             return _connect_failure(exc, self.config.connect_timeout)
@@ -303,13 +320,13 @@ class RecordRelay:
         watcher.add_done_callback(self._watchers.discard)
         return None
 
-    async def _connect(self, url: str, request: UpgradeRequest) -> ClientConnection:
-        """Open the upstream as a task that :meth:`cancel_connecting` can cancel."""
+    async def _connect(self, url: str, request: UpgradeRequest, key: str) -> ClientConnection:
+        """Open the upstream (with ``key``) as a task that :meth:`cancel_connecting` can cancel."""
 
         async def open_upstream() -> ClientConnection:
             return await _NoRedirectConnect(
                 url,
-                additional_headers=upstream_headers(request, self.config.api_key),
+                additional_headers=upstream_headers(request, key),
                 subprotocols=upstream_subprotocols(request) or None,
                 open_timeout=self.config.connect_timeout,
                 # Audio events can be megabytes; the GA SDK turns compression off too.
@@ -335,7 +352,7 @@ class RecordRelay:
             relay.session.refused(upstream.status_code, list(upstream.headers.raw_items()), body)
             await self._save(relay)
         else:  # pragma: no cover - websockets only raises InvalidStatus for these
-            relay.saved.set_result(None)
+            relay.turn.release()
         relay.report.refuse(f"HTTP {upstream.status_code}")
         return HttpResponse(upstream.status_code, body, headers)
 
@@ -352,7 +369,7 @@ class RecordRelay:
         if relay.upstream is not None:
             await relay.upstream.close(1001, "client went away")
         relay.report.refuse()
-        relay.saved.set_result(None)
+        relay.turn.release()
         self._leave()
 
     # -- the session ----------------------------------------------------------------------
@@ -384,56 +401,73 @@ class RecordRelay:
                 self._leave()
 
     async def _save(self, relay: _Relay) -> None:
-        name, session, report = relay.name, relay.session, relay.report
-        try:
-            if relay.previous is not None:
-                await asyncio.wait({relay.previous})  # wait, but never cancel it
-            if session.error is not None:
-                # Not chained: the hook's traceback holds unredacted frames in its locals.
-                raise RecordError(
-                    f"a before_record hook failed ({session.error!r}): the connection to "
-                    f"cassette {name!r} was not saved"
-                ) from None
-            saved = await asyncio.to_thread(
-                self.writer.save,
-                name,
-                session.episode(),
-                action=self._policy.save_action(name),
-                upstream=self.config.upstream_base,
-                model=session.model,
-                secrets=session.redactor.secrets,
-                now=relay.started,
+        session, report = relay.session, relay.report
+        refuse = None
+        if session.error is not None:
+            # Not chained: the hook's traceback holds unredacted frames in its locals.
+            refuse = RecordError(
+                f"a before_record hook failed ({session.error!r}): the connection to "
+                f"cassette {relay.name!r} was not saved"
             )
-        except RecordError as exc:
-            self._failed(report, exc)
-        except Exception as exc:  # a bug: report it like one
-            logger.exception("recording %r: saving failed", name)
-            self._failed(report, RecordError(f"saving cassette {name!r} failed: {exc!r}"))
+        saved = await self._saves.save(
+            relay.name,
+            session.episode(),
+            relay.turn,
+            model=session.model,
+            secrets=session.redactor.secrets,
+            now=relay.started,
+            refuse=refuse,
+        )
+        if isinstance(saved, RecordError):
+            report.not_recorded(str(saved))
         else:
-            self._policy.saved(name)
             report.recorded(session.frames)
-            logger.debug(
-                "recorded %s (frames: %d, connections: %d)",
-                saved.path,
-                saved.frames,
-                saved.connections,
-            )
-            if self.config.on_saved is not None:
-                self.config.on_saved(saved)
-        finally:
-            if not relay.saved.done():
-                relay.saved.set_result(None)
 
-    def _failed(self, report: ConnectionReport, exc: RecordError) -> None:
-        logger.error("%s", exc)
-        # Kept without its traceback: pytest prints the arguments of every frame of a
-        # traceback, and the writer's are the episode with whatever the guard found.
-        exc = exc.with_traceback(None)
-        exc.__context__ = exc.__cause__ = None
-        self._errors.append(exc)
-        report.not_recorded(str(exc))
-        if self.config.on_error is not None:
-            self.config.on_error(exc)
+    # -- the REST side --------------------------------------------------------------------
+
+    async def forward_http(self, name: str, request: HttpRequest) -> HttpResponse:
+        """Forward a REST request upstream with the real key, and record it into ``name``.
+
+        The client gets the upstream's answer at once; the exchange is saved in the
+        background, after the connections to ``name`` that opened before it. An
+        upstream that cannot be reached gets 502 (one too slow, 504), and nothing is
+        saved.
+        """
+        started, turn = datetime.now(UTC), self._saves.turn(name)
+        upstream = upstream_request(self.config.upstream, request, self.config.api_key)
+        try:
+            answer = await send_upstream(
+                upstream,
+                connect_timeout=self.config.connect_timeout,
+                answer_timeout=_ANSWER_TIMEOUT,
+            )
+        except (OSError, ValueError) as exc:  # TimeoutError is an OSError
+            turn.release()
+            where = redact_target(request.target)
+            logger.warning(
+                "recording %r: %s %s upstream failed: %s", name, request.method, where, exc
+            )
+            return _http_failure(exc)
+        except BaseException:  # cancelled (the server is stopping): nothing to save
+            turn.release()
+            raise
+        minted = self._minted.add_from(answer)
+        redactor = Redactor((self.config.api_key, *self.config.secrets))
+        for secret in client_secrets(UpgradeRequest.from_target(request.target, request.headers)):
+            redactor.add_secret(secret)
+        exchange = recorded_exchange(request, answer, redactor)
+        self._enter()
+        secrets = (*redactor.secrets, *minted)  # the real ek_ values must not be written
+        task = asyncio.create_task(
+            self._saves.save(name, exchange, turn, model=None, secrets=secrets, now=started)
+        )
+        self._watchers.add(task)
+        task.add_done_callback(self._saved_in_background)
+        return passed_back(answer)
+
+    def _saved_in_background(self, task: asyncio.Task[Any]) -> None:
+        self._watchers.discard(task)
+        self._leave()
 
     # -- shutdown -------------------------------------------------------------------------
 
@@ -443,7 +477,8 @@ class RecordRelay:
             task.cancel()
 
     async def aclose(self) -> None:
-        """Wait for the cleanup of connections whose handshake failed."""
+        """Wait for the cleanup of connections whose handshake failed, and for the saves
+        of HTTP exchanges."""
         if self._watchers:
             await asyncio.gather(*self._watchers, return_exceptions=True)
 
@@ -511,6 +546,14 @@ async def _relay(
 
 def _upstream_error(status: int, code: str, message: str) -> HttpResponse:
     return error_response(status, message, code, type="upstream_error")
+
+
+def _http_failure(exc: Exception) -> HttpResponse:
+    """504 when the upstream did not answer a REST request in time, else 502."""
+    if isinstance(exc, TimeoutError):
+        return _upstream_error(504, "upstream_timeout", "the upstream did not answer in time")
+    message = f"cannot forward the request upstream: {_describe(exc)}"
+    return _upstream_error(502, "upstream_unreachable", message)
 
 
 def _connect_failure(exc: Exception, timeout: float) -> HttpResponse:

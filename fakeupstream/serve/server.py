@@ -30,7 +30,7 @@ from websockets.typing import Subprotocol
 
 from ..access import AccessPolicy
 from ..admin import handle_admin
-from ..cassette import is_sendable_close_code
+from ..cassette import Cassette, is_sendable_close_code
 from ..exceptions import CassetteError, CassetteNotFound
 from ..faults import Fault, FaultBoard, build_fault
 from ..http_request import HttpRequest
@@ -40,10 +40,11 @@ from ..recordmode import RecordPolicy
 from ..replay import ReplayOptions, ReplaySession
 from ..report import ConnectionReport, Outcome
 from ..responses import HttpResponse, error_response, reason_phrase
-from ..rest import RealtimeRest, cassette_models, target_with_model
+from ..rest import RealtimeRest, cassette_models, is_rest_route, target_with_model
 from ..rules import Rule, RuleClose
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
+from ..timeshift import seconds_since
 from ..unexpected import OnUnexpected
 from .fault_runner import FaultRunner, deafenable, upgrade_fault
 from .front_door import front_door
@@ -278,6 +279,7 @@ class FakeUpstream:
         self.faults.disarm()
         self._reports.clear()
         self._planner.reset()
+        self._rest.playback.reset()
         self.errors.clear()
         self._rules.clear()
 
@@ -310,13 +312,49 @@ class FakeUpstream:
             self.errors.append(exc)
             return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
 
-    def _rest_answer(self, request: HttpRequest) -> HttpResponse | None:
+    def _rest_answer(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse] | None:
+        if not is_rest_route(request.path):
+            return None
+        name = self._planner.rest_cassette(request.path, selected=self._current)
+        if name is not None and not self.records(name) and not self.library.is_current(name):
+            return self._load_then_rest(request, name)  # parse off the loop, as for a socket
+        return self._rest_planned(request, name)
+
+    async def _load_then_rest(self, request: HttpRequest, name: str) -> HttpResponse:
+        with contextlib.suppress(CassetteError, CassetteNotFound):
+            await asyncio.to_thread(self.library.load, name)
+        answer = self._rest_planned(request, name)
+        return await answer if isinstance(answer, Awaitable) else answer
+
+    def _rest_planned(
+        self, request: HttpRequest, name: str | None
+    ) -> HttpResponse | Awaitable[HttpResponse]:
+        """Answer a REST request to cassette ``name``: recorded, else replayed or from state."""
+        plan = self._planner.plan_rest(name, request.target, request.headers)
+        if isinstance(plan, HttpResponse):
+            return plan
+        if plan.record is None:
+            return self._rest_state(request, plan.cassette)
+        return self._record_rest(request, plan.record)
+
+    async def _record_rest(self, request: HttpRequest, name: str) -> HttpResponse:
+        assert self._relay is not None
         try:
-            return self._rest.handle(request, time.time())
+            return await self._relay.forward_http(name, request)
+        except Exception as exc:  # a bug: report it, answer like a server would
+            logger.exception("recording REST request %s failed", request.method)
+            self.errors.append(exc)
+            return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
+
+    def _rest_state(self, request: HttpRequest, cassette: Cassette | None) -> HttpResponse:
+        try:
+            answer = self._rest.handle(request, time.time(), cassette)
         except Exception as exc:  # a bug: report it, answer like a server would
             logger.exception("REST request %s failed", request.method)
             self.errors.append(exc)
             return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
+        assert answer is not None  # the route was checked: the REST side answers it
+        return answer
 
     def _cassette_models(self) -> set[str]:
         models: set[str] = set()
@@ -453,15 +491,13 @@ class FakeUpstream:
 
     def _session(self, plan: ReplayPlan) -> ReplaySession:
         """The replay engine for a planned connection, starting now."""
-        recorded_at = plan.cassette.time_anchor
-        shift = 0 if recorded_at is None else round(time.time() - recorded_at.timestamp())
         return ReplaySession(
             plan.steps,
             plan.report,
             start=asyncio.get_running_loop().time(),
             speed=self.options.speed,
             default_match=self.options.match or plan.cassette.match,
-            time_shift=shift,
+            time_shift=seconds_since(plan.cassette.time_anchor, time.time()),
             ids=plan.ids,
             cassette=plan.cassette.name,
             fresh_ids=IdRewriter(str(plan.report.id)) if self.options.fresh_ids else None,

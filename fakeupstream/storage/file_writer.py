@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .._version import __version__
-from ..cassette import Cassette, Episode, FrameStep, MatchMode, Recorded, valid_name
+from ..cassette import Cassette, Episode, FrameStep, HttpExchange, MatchMode, Recorded, valid_name
 from ..exceptions import CassetteError, RecordError, SecretLeakError
-from ..record_session import rebase_times
+from ..record_session import rebase_exchange, rebase_times
 from ..recordmode import SaveAction
 from ..redaction import find_leaks, find_leaks_in_bytes, redact_url
 from .atomic import TEMPORARY_PATTERN, remove_temporaries
@@ -100,13 +100,15 @@ def _same_file(path: Path, fd: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SavedCassette:
-    """What a save wrote: the file, its frame and connection counts, and the sidecars."""
+    """What a save wrote: the file, its frame, connection and HTTP exchange counts, and
+    the sidecars."""
 
     name: str
     path: Path
     frames: int
     connections: int
     sidecars: int
+    exchanges: int = 0
 
 
 class CassetteWriter:
@@ -137,7 +139,7 @@ class CassetteWriter:
     def save(
         self,
         name: str,
-        episode: Episode,
+        recorded: Episode | HttpExchange,
         *,
         action: SaveAction,
         upstream: str,
@@ -145,11 +147,14 @@ class CassetteWriter:
         secrets: Sequence[str] = (),
         now: datetime | None = None,
     ) -> SavedCassette:
-        """Add ``episode`` to cassette ``name`` (or replace the file with it).
+        """Add ``recorded`` to cassette ``name`` (or replace the file with it).
+
+        A connection is added to the cassette's connections (it replaces the placeholder
+        of a cassette that has none yet), an HTTP exchange to its ``http`` list.
 
         Args:
             name: the cassette.
-            episode: the recorded connection.
+            recorded: the recorded connection, or HTTP exchange.
             action: append to the episodes already saved, or replace them.
             upstream: the URL recorded against (stored redacted).
             model: the model recorded with.
@@ -166,7 +171,7 @@ class CassetteWriter:
         try:
             with cassette_lock(self.directory, name):
                 return self._save_locked(
-                    path, name, episode, action, upstream, model, list(secrets), now
+                    path, name, recorded, action, upstream, model, list(secrets), now
                 )
         except OSError as exc:
             raise RecordError(f"cannot write cassette {path}: {exc}") from exc
@@ -175,7 +180,7 @@ class CassetteWriter:
         self,
         path: Path,
         name: str,
-        episode: Episode,
+        recorded: Episode | HttpExchange,
         action: SaveAction,
         upstream: str,
         model: str | None,
@@ -189,17 +194,17 @@ class CassetteWriter:
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
         existing = self._existing(path, strict=action is SaveAction.APPEND)
+        kept = existing if action is SaveAction.APPEND else None
         anchor = now
-        episodes: tuple[Episode, ...] = (episode,)
-        if existing is not None and action is SaveAction.APPEND:
-            if existing.recorded.at is not None:
-                # One time anchor per file: rebase the new episode onto the old one.
-                anchor = existing.recorded.at
-                episode = rebase_times(episode, round((anchor - now).total_seconds()))
-            episodes = (*existing.episodes, episode)
+        if kept is not None and kept.recorded.at is not None:
+            # One time anchor per file: rebase what is new onto the old one.
+            anchor = kept.recorded.at
+        episodes, http, simulated = _merged(kept, recorded, round((anchor - now).total_seconds()))
         cassette = Cassette(
             name=name,
             episodes=episodes,
+            http=http,
+            simulated=simulated,
             description=existing.description
             if existing is not None and existing.description
             else f"Recorded from {redact_url(upstream)}"
@@ -238,8 +243,9 @@ class CassetteWriter:
             name=name,
             path=path,
             frames=sum(isinstance(step, FrameStep) for item in episodes for step in item.timeline),
-            connections=len(episodes),
+            connections=0 if simulated else len(episodes),
             sidecars=len(rendered.sidecars),
+            exchanges=len(http),
         )
 
     def _existing(self, path: Path, *, strict: bool) -> Cassette | None:
@@ -254,3 +260,20 @@ class CassetteWriter:
                 f"cannot append to {path}: it is not a valid cassette ({exc}); fix or delete "
                 "it, or re-record it with --record-mode=all"
             ) from exc
+
+
+def _merged(
+    existing: Cassette | None, recorded: Episode | HttpExchange, seconds: int
+) -> tuple[tuple[Episode, ...], tuple[HttpExchange, ...], bool]:
+    """``(episodes, http, simulated)`` once ``recorded`` (moved by ``seconds``) is added.
+
+    A cassette with no connection yet (only HTTP exchanges, or only rules) holds a
+    placeholder episode: the first connection recorded takes its place.
+    """
+    episodes: tuple[Episode, ...] = () if existing is None else existing.episodes
+    http = () if existing is None else existing.http
+    placeholder = existing is None or existing.simulated
+    if isinstance(recorded, HttpExchange):
+        return episodes or (Episode(),), (*http, rebase_exchange(recorded, seconds)), placeholder
+    episode = rebase_times(recorded, seconds)
+    return ((episode,) if placeholder else (*episodes, episode)), http, False

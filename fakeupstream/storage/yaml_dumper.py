@@ -18,6 +18,7 @@ import yaml
 from ..cassette import Cassette, CloseStep, Condition, Episode, MatchMode, Step
 from ..rules import Rule
 from .sidecars import SidecarSink
+from .yaml_http import exchanges_data
 
 __all__ = ["dumps_cassette"]
 
@@ -94,8 +95,10 @@ def _cassette_data(cassette: Cassette, sidecars: SidecarSink | None) -> dict[str
         data["on_unexpected"] = cassette.on_unexpected.value
     if cassette.rules:
         data["rules"] = [_rule_data(rule) for rule in cassette.rules]
+    if cassette.http:  # before the sockets: a key is minted before it is used
+        data["http"] = exchanges_data(cassette.http)
     episodes = [_episode_data(episode, sidecars) for episode in cassette.episodes]
-    if cassette.simulated:  # rules only: no timeline at all
+    if cassette.simulated:  # rules or HTTP exchanges only: no timeline at all
         episodes[0].pop("timeline")
         data.update(episodes[0])
     elif len(episodes) == 1:

@@ -50,6 +50,7 @@ from ..faults import FAULT_PARAMS, Fault, build_fault
 from ..rules import Rule, RuleClose
 from ..unexpected import OnUnexpected
 from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_reference
+from .yaml_http import read_exchanges
 from .yaml_limits import LoadLimits
 from .yaml_nodes import JSON_SCALARS, STR, TAG, NodeReader, describe
 
@@ -149,6 +150,7 @@ class _Reader(NodeReader):
                 "on_unexpected",
                 "authored",
                 "rules",
+                "http",
             ),
         )
         version = self.scalar(top["version"], "the format version (an integer)", int)
@@ -173,7 +175,7 @@ class _Reader(NodeReader):
             episodes = tuple(self.episode(item) for item in items)
         elif "timeline" in top:
             episodes = (self.episode(root, top),)
-        elif "rules" in top:
+        elif "rules" in top or "http" in top:  # no connection: rules, HTTP exchanges
             episodes = (
                 Episode(
                     handshake=self.handshake(top["handshake"])
@@ -198,8 +200,11 @@ class _Reader(NodeReader):
             rules=tuple(self.reply_rule(item) for item in self.sequence(top["rules"], "`rules`"))
             if "rules" in top
             else (),
-            simulated="rules" in top and "timeline" not in top and "connections" not in top,
+            simulated=("rules" in top or "http" in top)
+            and "timeline" not in top
+            and "connections" not in top,
             episodes=episodes,
+            http=read_exchanges(self, top["http"], self.json) if "http" in top else (),
             path=self.path,
         )
 

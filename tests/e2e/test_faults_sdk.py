@@ -14,6 +14,8 @@ from websockets.exceptions import ConnectionClosedError
 
 from proxy import Gateway
 
+from .sdk_turn import text_turn
+
 pytestmark = [pytest.mark.asyncio, pytest.mark.cassette("text_response")]
 
 
@@ -25,26 +27,10 @@ async def converse(gateway: Gateway) -> tuple[list[Any], ConnectionClosedError]:
     try:
         async with client.realtime.connect(model="gpt-realtime") as conn:
             with pytest.raises(ConnectionClosedError) as caught:
-                await conversation(conn, events)
+                await text_turn(conn, events, until=())
     finally:
         await client.close()
     return events, caught.value
-
-
-async def conversation(conn: Any, events: list[Any]) -> None:
-    events.append(await conn.recv())
-    await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-    events.append(await conn.recv())
-    await conn.conversation.item.create(
-        item={
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": "Say hi in three words"}],
-        }
-    )
-    await conn.response.create(response={"output_modalities": ["text"]})
-    async for event in conn:
-        events.append(event)
 
 
 @pytest.mark.fault("reset", after=5)

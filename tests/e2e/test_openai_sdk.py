@@ -2,41 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from openai import AsyncOpenAI
 
 from fakeupstream.serve.threaded import ThreadedFakeUpstream
 from proxy import Gateway
 
+from .sdk_turn import text_turn
+
 pytestmark = [pytest.mark.asyncio, pytest.mark.cassette("text_response")]
 
 
 async def text_round_trip(base_url: str) -> str:
     client = AsyncOpenAI(api_key="sk-test-sdk", base_url=base_url, max_retries=0)
+    events: list[Any] = []
     async with client.realtime.connect(model="gpt-realtime") as conn:
-        created = await conn.recv()
-        assert created.type == "session.created"
-        await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-        updated = await conn.recv()
-        assert updated.type == "session.updated"
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Say hi in three words"}],
-            }
-        )
-        await conn.response.create(response={"output_modalities": ["text"]})
-        text = ""
-        async for event in conn:
-            assert event.type != "error", event
-            if event.type == "response.output_text.delta":
-                text += event.delta
-            elif event.type == "response.done":
-                assert event.response.status == "completed"
-                break
+        await text_turn(conn, events)
     await client.close()
-    return text
+    assert [event.type for event in events[:2]] == ["session.created", "session.updated"]
+    assert all(event.type != "error" for event in events), events
+    assert events[-1].type == "response.done" and events[-1].response.status == "completed"
+    return "".join(event.delta for event in events if event.type == "response.output_text.delta")
 
 
 async def test_sdk_text_round_trip_against_the_fake(fakeupstream: ThreadedFakeUpstream) -> None:

@@ -20,22 +20,13 @@ from fakeupstream.recordmode import RecordMode
 from fakeupstream.serve.record_relay import RecordingConfig
 from fakeupstream.storage.library import CassetteLibrary
 
+from ..helpers import stable
 from . import scenarios
 from .scenarios import dialer
 
 pytestmark = pytest.mark.asyncio
 
 KEY = "sk-roundtrip0123456789abcdefgh"
-# Fields that legitimately differ between a recording and its source.
-VOLATILE = {"event_id", "expires_at", "created_at"}
-
-
-def stable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: stable(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [stable(item) for item in value]
-    return value
 
 
 def server_events(frames: list[FrameStep]) -> list[Any]:

@@ -39,7 +39,7 @@ from fakeupstream.serve.record_relay import upstream_headers, upstream_subprotoc
 from fakeupstream.storage.file_writer import SavedCassette
 from fakeupstream.upgrade import UpgradeRequest
 
-from ..helpers import TIMEOUT, recv_event, recv_until_closed, send_event, ws_connect
+from ..helpers import TIMEOUT, recv_event, recv_until_closed, send_event, stable, ws_connect
 
 KEY = "sk-SENTINEL0123456789abcdefXYZ"  # the "real" key
 CLIENT_KEY = "sk-CLIENTSENTINEL9876543210zyx"  # what the client authenticates with
@@ -97,20 +97,6 @@ async def text_turn(target: str, **options: Any) -> list[dict[str, Any]]:
         while events[-1]["type"] != "rate_limits.updated":
             events.append(await recv_event(ws))
     return events
-
-
-def comparable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Events without what legitimately differs between runs: ids and times."""
-    drop = {"event_id", "expires_at", "created_at"}
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items() if k not in drop}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    return [clean(event) for event in events]
 
 
 def listing(directory: Path) -> list[str]:
@@ -208,7 +194,7 @@ async def test_a_recorded_session_replays_the_same_server_frames(
         replayed = await text_turn(url(replay, "hello"))
         await idle(replay)
         assert replay.reports()[0].failures() == []
-    assert comparable(replayed) == comparable(live)
+    assert stable(replayed) == stable(live)
 
 
 @pytest.mark.asyncio
@@ -274,7 +260,7 @@ async def test_a_gateway_sending_openai_beta_is_recorded_being_rejected(
     assert (close.code, close.reason) == (4000, "invalid_request_error.beta_api_shape_disabled")
     async with FakeUpstream(tmp_path) as replay, ws_connect(url(replay, "beta")) as ws:
         replayed, code, _ = await recv_until_closed(ws)
-    assert comparable(replayed) == comparable(events)
+    assert stable(replayed) == stable(events)
     assert code == 4000
 
 

@@ -6,13 +6,14 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from openai import AsyncOpenAI, DefaultAsyncHttpxClient, NotFoundError
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient, NotFoundError, RateLimitError
 
 from fakeupstream import FakeUpstream
 from fakeupstream.rest import cassette_models
@@ -209,3 +210,52 @@ async def test_a_large_body_in_many_reads_is_read_whole(fake: FakeUpstream) -> N
     status_line, _, payload = answer.partition(b"\r\n\r\n")
     assert status_line.startswith(b"HTTP/1.1 200 ")
     assert json.loads(payload)["session"]["instructions"] == instructions
+
+
+RECORDED = """\
+version: 1
+recorded: {at: "2026-01-01T00:00:00Z"}
+http:
+  - request: {method: POST, path: /v1/realtime/client_secrets}
+    response:
+      status: 200
+      headers: {content-type: application/json}
+      body:
+        value: ek_REDACTED
+        expires_at: 1767226200
+        session: {type: realtime, object: realtime.session, id: sess_REC, instructions: Recorded.}
+  - request: {method: POST, path: /v1/realtime/client_secrets}
+    response:
+      status: 429
+      body: {error: {type: requests, code: rate_limit_exceeded, message: Slow down., param: null}}
+timeline:
+  - server: {type: session.created, event_id: e1, session: {type: realtime, id: sess_REC}}
+"""
+
+
+async def test_recorded_client_secrets_answer_in_order_each_with_a_fresh_key(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "minted.yaml").write_text(RECORDED)
+    async with FakeUpstream(tmp_path) as fake:
+        base = f"{fake.cassette_url('minted')}/v1"
+        backend = AsyncOpenAI(api_key="sk-test", base_url=base, max_retries=0)
+        secret = await backend.realtime.client_secrets.create(session=SESSION)
+        assert secret.value.startswith("ek_") and secret.value != "ek_REDACTED"
+        assert secret.session.instructions == "Recorded."  # the recorded answer
+        # Recorded 600 s after `recorded.at`: it expires 600 s from now.
+        assert abs(secret.expires_at - (time.time() + 600)) < 5
+        for _ in range(2):  # the second recorded answer, then it again
+            with pytest.raises(RateLimitError, match=r"Slow down\."):
+                await backend.realtime.client_secrets.create(session=SESSION)
+        fake.reset()
+        again = await backend.realtime.client_secrets.create(session=SESSION)
+        assert again.value not in ("ek_REDACTED", secret.value)
+        await backend.close()
+        # The fresh key opens a session from the config the client asked for.
+        async with ws_connect(
+            f"{fake.url}/cassettes/minted/v1/realtime",
+            {"Authorization": f"Bearer {secret.value}"},
+        ) as ws:
+            created = await recv_event(ws)
+    assert created["session"]["instructions"] == SESSION["instructions"]

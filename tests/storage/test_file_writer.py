@@ -14,7 +14,7 @@ import pytest
 from freezegun import freeze_time
 
 from fakeupstream import FakeUpstream, RecordingConfig, RecordMode, load_cassette
-from fakeupstream.cassette import Direction, Episode, FrameStep
+from fakeupstream.cassette import Direction, Episode, FrameStep, HttpExchange
 from fakeupstream.exceptions import RecordError, SecretLeakError
 from fakeupstream.recordmode import SaveAction
 from fakeupstream.storage.file_writer import CassetteWriter, cassette_lock
@@ -275,3 +275,90 @@ def test_temporary_names_match_the_suggested_gitignore(tmp_path: Path) -> None:
     gitignore = (Path(__file__).parents[2] / ".gitignore").read_text().splitlines()
     assert atomic.TEMPORARY_PATTERN in gitignore
     assert all(fnmatch.fnmatch(name, atomic.TEMPORARY_PATTERN) for name in seen)
+
+
+# -- HTTP exchanges (the REST side) ---------------------------------------------------------
+
+
+def exchange(expires_at: int, value: str = "ek_REDACTED") -> HttpExchange:
+    return HttpExchange(
+        "POST",
+        "/v1/realtime/client_secrets",
+        200,
+        request_body={"session": {"instructions": "Be brief."}},
+        response_body={"value": value, "expires_at": expires_at},
+    )
+
+
+def test_an_exchange_before_any_connection_then_the_connection_takes_the_placeholder(
+    tmp_path: Path,
+) -> None:
+    writer = CassetteWriter(tmp_path)
+    start = int(T0.timestamp())
+    first = writer.save(
+        "c", exchange(start + 600), action=SaveAction.APPEND, upstream="wss://u", model=None, now=T0
+    )
+    assert (first.connections, first.exchanges, first.frames) == (0, 1, 0)
+    only_http = load_cassette(first.path)
+    assert only_http.simulated and "timeline" not in first.path.read_text()
+    later = T0 + timedelta(seconds=5)
+    saved = writer.save(
+        "c",
+        episode(int(later.timestamp()) + 3600, "after"),
+        action=SaveAction.APPEND,
+        upstream="wss://u",
+        model="gpt-realtime",
+        now=later,
+    )
+    assert (saved.connections, saved.exchanges) == (1, 1)
+    cassette = load_cassette(saved.path)
+    assert not cassette.simulated and len(cassette.episodes) == 1
+    assert cassette.http == (exchange(start + 600),)
+    assert cassette.recorded.at == T0  # the exchange came first: it set the anchor
+    assert field(cassette.episodes[0], 0, "session", "expires_at") == start + 3600
+    text = saved.path.read_text()
+    assert text.index("http:") < text.index("timeline:")
+
+
+def test_an_exchange_appended_to_an_older_cassette_is_rebased_onto_its_anchor(
+    tmp_path: Path,
+) -> None:
+    writer = CassetteWriter(tmp_path)
+    start = int(T0.timestamp())
+    save(writer, episode(start + 3600, "old"), SaveAction.APPEND, now=T0)
+    later = T0 + timedelta(days=30)
+    saved = writer.save(
+        "c",
+        exchange(int(later.timestamp()) + 600),
+        action=SaveAction.APPEND,
+        upstream="wss://u",
+        model=None,
+        now=later,
+    )
+    cassette = load_cassette(saved.path)
+    assert len(cassette.episodes) == 1 and cassette.recorded.model == "gpt-realtime"
+    assert cassette.http == (exchange(start + 600),)
+
+
+def test_replacing_with_an_exchange_drops_the_connections(tmp_path: Path) -> None:
+    writer = CassetteWriter(tmp_path)
+    save(writer, episode(tag="old"), SaveAction.APPEND)
+    saved = writer.save("c", exchange(1), action=SaveAction.REPLACE, upstream="wss://u", model=None)
+    assert load_cassette(saved.path).simulated and saved.connections == 0
+
+
+def test_the_guard_refuses_an_exchange_holding_a_minted_key(tmp_path: Path) -> None:
+    minted = "ek_0123456789abcdef0123456789abcdef"
+    writer = CassetteWriter(tmp_path)
+    with pytest.raises(SecretLeakError, match="an ephemeral client secret"):
+        writer.save("c", exchange(1, minted), action=SaveAction.APPEND, upstream="u", model=None)
+    with pytest.raises(SecretLeakError, match="a secret in use"):
+        writer.save(
+            "c",
+            exchange(1, f"see {minted}"),
+            action=SaveAction.APPEND,
+            upstream="u",
+            model=None,
+            secrets=[minted],
+        )
+    assert list(tmp_path.iterdir()) == []
