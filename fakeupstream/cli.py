@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_serve(commands)
+    _add_record(commands)
+    _add_list(commands)
+    _add_check(commands)
+    return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="serve cassettes on a WebSocket port")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument(
@@ -128,19 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         "(emulate), an error event (error), or the error and close 1008 (close) "
         "(default: the cassette's on_unexpected, else emulate)",
     )
-    serve.add_argument(
-        "--tls",
-        action="store_true",
-        help="serve wss:// and https:// with a certificate for 127.0.0.1, localhost and ::1 "
-        "signed by a local CA made on first use (needs fakeupstream[tls]); "
-        "prints the CA file clients must trust",
-    )
-    serve.add_argument(
-        "--tls-cert", type=Path, default=None, metavar="PEM", help="your own certificate chain"
-    )
-    serve.add_argument(
-        "--tls-key", type=Path, default=None, metavar="PEM", help="the key of --tls-cert"
-    )
+    _add_tls_options(serve)
     serve.add_argument(
         "--backlog",
         type=_positive,
@@ -158,6 +154,24 @@ def _parser() -> argparse.ArgumentParser:
     _add_verbosity(serve)
     _add_access_options(serve, client_token=False)
 
+
+def _add_tls_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a certificate for 127.0.0.1, localhost and ::1 "
+        "signed by a local CA made on first use (needs fakeupstream[tls]); "
+        "prints the CA file clients must trust",
+    )
+    command.add_argument(
+        "--tls-cert", type=Path, default=None, metavar="PEM", help="your own certificate chain"
+    )
+    command.add_argument(
+        "--tls-key", type=Path, default=None, metavar="PEM", help="the key of --tls-cert"
+    )
+
+
+def _add_record(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     record = commands.add_parser(
         "record",
         help="record cassettes against the real API (needs OPENAI_API_KEY)",
@@ -197,6 +211,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_verbosity(record)
     _add_access_options(record, client_token=True)
 
+
+def _add_list(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = commands.add_parser("list", help="list cassettes with their descriptions")
     listing.add_argument(
         "--cassette-dir",
@@ -205,6 +221,8 @@ def _parser() -> argparse.ArgumentParser:
         help="directory of cassettes (default: the bundled ones)",
     )
 
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = commands.add_parser(
         "check",
         help="validate cassette files",
@@ -223,7 +241,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip validating events against the openai SDK's types",
     )
-    return parser
 
 
 def _add_verbosity(command: argparse.ArgumentParser) -> None:
