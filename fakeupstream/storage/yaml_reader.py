@@ -15,7 +15,6 @@ the cassette's directory).
 from __future__ import annotations
 
 import base64
-import binascii
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -478,7 +477,7 @@ class _Reader(NodeReader):
             text = self.string(value, "base64 data")
             try:
                 data = base64.b64decode(text, validate=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or a character outside ASCII
                 self.fail(value, "expected base64 data")
         elif isinstance(value, MappingNode):
             data = self.json(value)

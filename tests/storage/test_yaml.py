@@ -104,6 +104,8 @@ def test_every_part_is_read() -> None:
         ("version: 1\ntimeline:\n  - server: {a: 1, a: 2}\n", 3, "duplicate key 'a'"),
         ("version: 1\ntimeline:\n  - server: {at: 2026-01-01}\n", 3, "quote dates"),
         ("version: 1\ntimeline:\n  - server_binary: '!!'\n", 3, "expected base64"),
+        ("version: 1\ntimeline:\n  - server_binary: AAé=\n", 3, "expected base64"),
+        ("version: 1\ntimeline:\n  - {server: {}, delay: 1" + "0" * 400 + "}\n", 3, "zero or more"),
         ("version: 1\ntimeline: [\n", 3, "invalid YAML"),
         (
             "version: 1\nhandshake:\n  rules:\n    - when: {header: X}\ntimeline: []\n",
