@@ -196,7 +196,7 @@ def test_dump_is_stable_and_keeps_key_order() -> None:
             match: subset
         """)
     text = dumps_cassette(cassette)
-    assert text.index("b: 1") < text.index("a: 2")
+    assert text.index('"b": 1') < text.index('"a": 2')
     assert "delay: 0.123457" in text
     assert loads_cassette(text, name="t") == cassette
 
