@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidStatus
 
 from fakeupstream import FakeUpstream
-from fakeupstream.cassette import Cassette
-from fakeupstream.storage import library as library_module
 
-from ..helpers import TIMEOUT, http, recv_event, ws_connect
+from ..helpers import TIMEOUT, SlowLoads, http, recv_event, ws_connect
 
 SESSION = "version: 1\ntimeline:\n- server: {type: session.created, event_id: e1}\n"
 
@@ -24,17 +21,7 @@ async def test_health_is_answered_while_a_cassette_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "slow.yaml").write_text(SESSION)
-    release = threading.Event()
-    started = threading.Event()
-    waited: list[bool] = []
-    real_load = library_module.load_cassette
-
-    def slow_load(path: Path | str) -> Cassette:
-        started.set()
-        waited.append(release.wait(TIMEOUT))  # False if the test could not run meanwhile
-        return real_load(path)
-
-    monkeypatch.setattr(library_module, "load_cassette", slow_load)
+    loads = SlowLoads(monkeypatch)
     async with FakeUpstream(tmp_path) as fake:
 
         async def connect() -> str:
@@ -42,12 +29,30 @@ async def test_health_is_answered_while_a_cassette_loads(
                 return str((await recv_event(ws))["type"])
 
         session = asyncio.create_task(connect())
-        await asyncio.to_thread(started.wait, TIMEOUT)
+        await loads.started()
         status, body = await http(fake.http_url, "GET", "/__fakeupstream/health")
         assert (status, body["status"]) == (200, "ok")
-        release.set()
+        loads.release()
         assert await asyncio.wait_for(session, TIMEOUT) == "session.created"
-    assert waited == [True]
+    assert loads.waited == [True]
+
+
+@pytest.mark.asyncio
+async def test_health_is_answered_while_the_admin_api_loads_a_cassette(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow.yaml").write_text(SESSION)
+    loads = SlowLoads(monkeypatch)
+    async with FakeUpstream(tmp_path) as fake:
+        target = "/__fakeupstream/cassette?name=slow"
+        select = asyncio.create_task(http(fake.http_url, "POST", target))
+        await loads.started()
+        status, body = await http(fake.http_url, "GET", "/__fakeupstream/health")
+        assert (status, body) == (200, {"status": "ok", "cassette": None})
+        loads.release()
+        assert await asyncio.wait_for(select, TIMEOUT) == (200, {"cassette": "slow"})
+        assert fake.current_cassette() == "slow"
+    assert loads.waited == [True]
 
 
 @pytest.mark.asyncio
