@@ -75,3 +75,34 @@ async def test_an_alias_bomb_is_a_500_and_the_server_goes_on(tmp_path: Path) -> 
         assert str(tmp_path) not in response.body.decode()
         async with ws_connect(f"{fake.url}/cassettes/session/v1/realtime?model=m") as ws:
             assert (await recv_event(ws))["type"] == "session.created"
+
+
+@pytest.mark.asyncio
+async def test_no_answer_shows_the_cassette_directory(tmp_path: Path) -> None:
+    (tmp_path / "session.yaml").write_text(SESSION)
+    (tmp_path / "broken.yaml").write_text("version: 1\ntimeline:\n- server: [not, an, event]\n")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "nested.yaml").write_text("version: 2\ntimeline: []\n")
+    answers: list[str] = []
+    async with FakeUpstream(tmp_path) as fake:
+        for method, target, status in [
+            ("POST", "/__fakeupstream/cassette?name=nope", 404),
+            ("POST", "/__fakeupstream/cassette?name=broken", 422),
+            ("POST", "/__fakeupstream/cassette?name=bad/nested", 422),
+            ("POST", "/__fakeupstream/cassette?name=../etc/passwd", 404),
+            ("GET", "/__fakeupstream/cassettes", 200),
+        ]:
+            code, body = await http(fake.http_url, method, target)
+            assert code == status, (target, body)
+            answers.append(json.dumps(body))
+        for name, status in [("nope", 404), ("broken", 500), ("bad/nested", 500)]:
+            with pytest.raises(InvalidStatus) as info:
+                async with ws_connect(f"{fake.url}/cassettes/{name}/v1/realtime?model=m"):
+                    pass
+            assert info.value.response.status_code == status
+            answers.append(info.value.response.body.decode())
+        answers.append(json.dumps((await http(fake.http_url, "GET", "/__fakeupstream/report"))[1]))
+    assert "broken.yaml:3:11: expected an event" in answers[1]
+    assert "nested.yaml:1:10: unsupported cassette format version 2" in answers[2]
+    for answer in answers:
+        assert str(tmp_path) not in answer
