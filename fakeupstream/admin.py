@@ -20,7 +20,7 @@ from .faults import FaultBoard, answer_fault_request
 from .report import ConnectionReport
 from .responses import HttpResponse, error_response, json_response
 
-__all__ = ["ADMIN_PREFIX", "AdminState", "handle_admin"]
+__all__ = ["ADMIN_PREFIX", "AdminState", "cassette_to_load", "handle_admin"]
 
 ADMIN_PREFIX = "/__fakeupstream/"
 
@@ -53,6 +53,25 @@ _ENDPOINTS = {
 }
 
 
+def cassette_to_load(method: str, target: str) -> str | None:
+    """The cassette that answering this request loads (``POST .../cassette?name=N``).
+
+    Parsing a cassette is CPU-bound and a file may be large, so the server loads it
+    off its event loop first; :func:`handle_admin` then finds it cached.
+    """
+    endpoint, query = _parse(target)
+    if method != "POST" or endpoint != "cassette":
+        return None
+    return query.get("name") or None
+
+
+def _parse(target: str) -> tuple[str, dict[str, str]]:
+    """The endpoint (``cassette``) and the query of an admin request target."""
+    parts = urlsplit(target)
+    endpoint = parts.path.removeprefix(ADMIN_PREFIX).rstrip("/")
+    return endpoint, dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
 def handle_admin(method: str, target: str, state: AdminState) -> HttpResponse:
     """Answer one admin request.
 
@@ -61,13 +80,12 @@ def handle_admin(method: str, target: str, state: AdminState) -> HttpResponse:
         target: the request target, e.g. ``/__fakeupstream/cassette?name=session``.
         state: the server.
     """
-    parts = urlsplit(target)
-    endpoint = parts.path.removeprefix(ADMIN_PREFIX).rstrip("/")
+    endpoint, query = _parse(target)
     allowed = _ENDPOINTS.get(endpoint)
     if allowed is None:
         return error_response(
             404,
-            f"unknown admin endpoint {parts.path!r}",
+            f"unknown admin endpoint {urlsplit(target).path!r}",
             "unknown_endpoint",
             endpoints=[f"{m} {ADMIN_PREFIX}{e}" for e, ms in _ENDPOINTS.items() for m in ms],
         )
@@ -78,7 +96,6 @@ def handle_admin(method: str, target: str, state: AdminState) -> HttpResponse:
             "method_not_allowed",
             headers=(("Allow", ", ".join(allowed)),),
         )
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
     if endpoint == "health":
         return json_response(200, {"status": "ok", "cassette": state.current_cassette()})
     if endpoint == "report":

@@ -110,6 +110,12 @@ class CassetteNotFound(FakeUpstreamError, LookupError):
 class RecordError(FakeUpstreamError):
     """Recording could not start or its result could not be saved."""
 
+    def public(self, directory: Path) -> str:
+        """The message with files named relative to ``directory`` (the cassettes'), for
+        reports and HTTP answers, which never show where files are."""
+        prefix = str(directory / "_")[:-1]  # the directory and its separator
+        return str(self).replace(prefix, "").replace(str(directory), "<cassette dir>")
+
 
 class SecretLeakError(RecordError):
     """The leak guard refused to write a cassette that still holds a secret."""

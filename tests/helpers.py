@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -112,3 +113,34 @@ async def start_serve(*args: str) -> tuple[asyncio.subprocess.Process, str]:
         await process.wait()
         raise
     return process, line.split()[-1]
+
+
+class SlowLoads:
+    """Every cassette load waits, in its thread, until the test calls :meth:`release`.
+
+    A load on the event loop would then stall everything else the test does; the
+    test shows it does not by getting answers while loads wait.
+    """
+
+    def __init__(self, monkeypatch: Any) -> None:
+        from fakeupstream.storage import library
+
+        self._go = threading.Event()
+        self._started = threading.Semaphore(0)
+        self.waited: list[bool] = []  # one per load: False if it was never released
+        real_load = library.load_cassette
+
+        def slow_load(path: Any) -> Any:
+            self._started.release()
+            self.waited.append(self._go.wait(TIMEOUT))
+            return real_load(path)
+
+        monkeypatch.setattr(library, "load_cassette", slow_load)
+
+    async def started(self, count: int = 1) -> None:
+        """Wait until ``count`` loads are waiting."""
+        for _ in range(count):
+            assert await asyncio.to_thread(self._started.acquire, True, TIMEOUT)
+
+    def release(self) -> None:
+        self._go.set()

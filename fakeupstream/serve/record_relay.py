@@ -419,7 +419,7 @@ class RecordRelay:
             refuse=refuse,
         )
         if isinstance(saved, RecordError):
-            report.not_recorded(str(saved))
+            report.not_recorded(saved.public(self._saves.writer.directory))  # served: no dir
         else:
             report.recorded(session.frames)
 

@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..access import AccessPolicy
-from ..admin import handle_admin
+from ..admin import cassette_to_load, handle_admin
 from ..cassette import Cassette, is_sendable_close_code
 from ..exceptions import CassetteError, CassetteNotFound
 from ..faults import Fault, FaultBoard, build_fault
@@ -305,6 +305,16 @@ class FakeUpstream:
     # -- the handshake: execute the plan --------------------------------------------------
 
     def _admin(self, method: str, target: str) -> HttpResponse | Awaitable[HttpResponse]:
+        name = cassette_to_load(method, target)
+        if name is None or self.library.is_current(name):
+            return self._answer_admin(method, target)  # nothing to parse: no thread
+        return self._load_then_answer_admin(method, target, name)
+
+    async def _load_then_answer_admin(self, method: str, target: str, name: str) -> HttpResponse:
+        await self._load_off_loop(name)
+        return self._answer_admin(method, target)
+
+    def _answer_admin(self, method: str, target: str) -> HttpResponse:
         try:
             return handle_admin(method, target, self)
         except Exception as exc:  # a bug: report it, answer like a server would
@@ -321,8 +331,7 @@ class FakeUpstream:
         return self._rest_planned(request, name)
 
     async def _load_then_rest(self, request: HttpRequest, name: str) -> HttpResponse:
-        with contextlib.suppress(CassetteError, CassetteNotFound):
-            await asyncio.to_thread(self.library.load, name)
+        await self._load_off_loop(name)
         answer = self._rest_planned(request, name)
         return await answer if isinstance(answer, Awaitable) else answer
 
@@ -385,14 +394,17 @@ class FakeUpstream:
     async def _load_then_execute(
         self, connection: ServerConnection, request: Request, name: str
     ) -> Response | None:
-        # Parsing is CPU-bound and a file may be large (or an alias bomb, refused by the
-        # reader's limits): do it off the event loop, so health checks and every other
-        # session go on meanwhile. The planner then finds the cassette cached; an error
-        # is the planner's to report, so it is dropped here.
-        with contextlib.suppress(CassetteError, CassetteNotFound):
-            await asyncio.to_thread(self.library.load, name)
+        await self._load_off_loop(name)
         answer = self._execute(connection, request)
         return await answer if isinstance(answer, Awaitable) else answer
+
+    async def _load_off_loop(self, name: str) -> None:
+        # Parsing is CPU-bound and a file may be large (or an alias bomb, refused by the
+        # reader's limits): do it off the event loop, so health checks and every other
+        # session go on meanwhile. The caller then finds the cassette cached; an error
+        # is the caller's to report (the library remembers it), so it is dropped here.
+        with contextlib.suppress(CassetteError, CassetteNotFound):
+            await asyncio.to_thread(self.library.load, name)
 
     def _execute(
         self, connection: ServerConnection, request: Request

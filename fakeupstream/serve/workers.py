@@ -32,12 +32,11 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..admin import handle_admin
 from ..cluster import fans_out, merge_answers, worker_ids
 from ..exceptions import FakeUpstreamError
 from ..planning import ConnectionPlanner
 from ..responses import HttpResponse, error_response
-from .server import FakeUpstream, logger
+from .server import FakeUpstream
 
 __all__ = ["PEER_TIMEOUT", "WorkerUpstream", "parse_worker", "run_workers", "worker_socket"]
 
@@ -120,12 +119,9 @@ class WorkerUpstream(FakeUpstream):
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-            try:
-                answer = handle_admin(method, target, self)
-            except Exception as exc:  # a bug: report it, answer like a server would
-                logger.exception("admin request %s failed", method)
-                self.errors.append(exc)
-                answer = error_response(500, f"fakeupstream internal error: {exc!r}", "internal")
+            answer = super()._admin(method, target)  # this worker's; it loads off the loop
+            if not isinstance(answer, HttpResponse):
+                answer = await answer
             writer.write(answer.encode())
             await writer.drain()
         except (OSError, ValueError, asyncio.IncompleteReadError):

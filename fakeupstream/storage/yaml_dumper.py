@@ -10,6 +10,7 @@ collected into it and the text holds references to them.
 from __future__ import annotations
 
 import base64
+import secrets
 from datetime import UTC
 from typing import Any
 
@@ -17,6 +18,7 @@ import yaml
 
 from ..cassette import Cassette, CloseStep, Condition, Episode, MatchMode, Step
 from ..rules import Rule
+from .json_steps import encode_step
 from .sidecars import SidecarSink
 from .yaml_http import exchanges_data
 
@@ -188,8 +190,14 @@ def dumps_cassette(cassette: Cassette, *, sidecars: SidecarSink | None = None) -
             text holds references to them; write its ``files`` next to the cassette
             (:func:`~fakeupstream.storage.sidecars.write_sidecars`) before the text.
     """
+    data = _cassette_data(cassette, sidecars)
+    timelines = _take_timelines(data)
+    return _put_timelines(_dump(data), timelines)
+
+
+def _dump(data: Any) -> str:
     text: str = yaml.dump(
-        _cassette_data(cassette, sidecars),
+        data,
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
@@ -197,3 +205,49 @@ def dumps_cassette(cassette: Cassette, *, sidecars: SidecarSink | None = None) -
         width=100,
     )
     return text
+
+
+# -- timelines: one line of JSON per frame step (see json_steps) --------------------------
+
+
+def _take_timelines(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Swap each timeline in ``data`` for a marker; return the timelines by marker.
+
+    The rest of the cassette goes through PyYAML as before; the steps are written by
+    :func:`_put_timelines` where the markers are.
+    """
+    token = secrets.token_hex(8)
+    holders = data.get("connections", [data])
+    taken: dict[str, list[dict[str, Any]]] = {}
+    for number, holder in enumerate(holders):
+        if holder.get("timeline"):
+            marker = f"fakeupstream-timeline-{token}-{number}"
+            taken[marker] = holder["timeline"]
+            # A list holding a list: PyYAML writes it in block style, `- [marker]`.
+            holder["timeline"] = [[marker]]
+    return taken
+
+
+def _put_timelines(text: str, timelines: dict[str, list[dict[str, Any]]]) -> str:
+    """Write each timeline's steps in place of the line holding its marker."""
+    pieces, last = [], 0
+    for marker, steps in timelines.items():
+        end = text.index(f"- [{marker}]\n", last)
+        start = text.rfind("\n", 0, end) + 1
+        pieces.append(text[last:start])
+        pieces += (_step_text(step, end - start) for step in steps)
+        last = end + len(f"- [{marker}]\n")
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _step_text(step: dict[str, Any], column: int) -> str:
+    """A step as one line of JSON (and its `match`, `delay`), else as PyYAML writes it."""
+    lines = encode_step(step)
+    if lines is not None:
+        return "".join(f"{' ' * column}{line}\n" for line in lines)
+    if column == 0:
+        return _dump([step])
+    # Nested in `connections` (at column 2): the text PyYAML writes for it there.
+    assert column == 2, column
+    return _dump([{"timeline": [step]}]).split("\n", 1)[1]

@@ -137,7 +137,11 @@ class NodeReader:
         return tuple(result)
 
     def delay(self, node: Node) -> float:
-        value = float(self.scalar(node, "a delay in seconds (a number)", (int, float)))
+        number = self.scalar(node, "a delay in seconds (a number)", (int, float))
+        try:
+            value = float(number)
+        except OverflowError:  # an int of hundreds of digits
+            value = math.inf
         if not math.isfinite(value) or value < 0:
             self.fail(node, "expected a delay in seconds, zero or more")
         # Microseconds are plenty, and rounding here makes load -> dump -> load exact.

@@ -4,7 +4,9 @@ Loading composes the YAML into nodes with the safe loader (libyaml's when it is
 available) and builds the model from the nodes itself (with :mod:`.yaml_nodes`).
 That way nothing is ever constructed from a tag (``!!python/object`` and friends
 are refused, not executed), duplicate and unknown keys are caught, and every error
-names the line and column it is about.
+names the line and column it is about. Steps written as one line of JSON (what the
+recorder writes) are read before that, without YAML, to the same result
+(:mod:`.yaml_skeleton`).
 
 The reader opens no file: a sidecar reference (large audio kept next to the
 cassette) is handed to the ``resolve_sidecar`` function the caller passes in
@@ -15,7 +17,6 @@ the cassette's directory).
 from __future__ import annotations
 
 import base64
-import binascii
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -53,6 +54,7 @@ from .sidecars import SidecarProblem, SidecarReference, is_reference, parse_refe
 from .yaml_http import read_exchanges
 from .yaml_limits import LoadLimits
 from .yaml_nodes import JSON_SCALARS, STR, TAG, NodeReader, describe
+from .yaml_skeleton import NeedsYAML, Skeleton, take_out_json_steps
 
 __all__ = ["LoadLimits", "SidecarResolver", "loads_cassette", "resolve_limits"]
 
@@ -71,9 +73,11 @@ class _Reader(NodeReader):
         path: Path | None,
         resolve_sidecar: SidecarResolver | None,
         limits: LoadLimits | None = None,
+        skeleton: Skeleton | None = None,
     ) -> None:
         super().__init__(path, limits)
         self.resolve_sidecar = resolve_sidecar
+        self.skeleton = skeleton  # the steps already read from JSON lines, if any
 
     def json(self, node: Node) -> Any:
         """Any JSON value: mappings with string keys, lists, strings, numbers, bools, null."""
@@ -431,8 +435,16 @@ class _Reader(NodeReader):
         )
 
     def steps(self, node: Node, what: str, *, close_last: bool) -> Iterator[Step]:
-        items = self.sequence(node, what)
+        nodes = self.sequence(node, what)
+        items: list[Node | FrameStep] = (
+            list(nodes)
+            if self.skeleton is None
+            else self.skeleton.expand(nodes, close_last=close_last)
+        )
         for index, item in enumerate(items):
+            if isinstance(item, FrameStep):  # read from a line of JSON (never last here)
+                yield item
+                continue
             step = self.step(item, allow_client=not close_last)
             is_last = index == len(items) - 1
             if isinstance(step, CloseStep) and not is_last:
@@ -478,7 +490,7 @@ class _Reader(NodeReader):
             text = self.string(value, "base64 data")
             try:
                 data = base64.b64decode(text, validate=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or a character outside ASCII
                 self.fail(value, "expected base64 data")
         elif isinstance(value, MappingNode):
             data = self.json(value)
@@ -495,6 +507,7 @@ def loads_cassette(
     path: Path | None = None,
     resolve_sidecar: SidecarResolver | None = None,
     limits: LoadLimits | None = None,
+    fast: bool = True,
 ) -> Cassette:
     """Build a cassette from YAML text (no file is read).
 
@@ -506,6 +519,9 @@ def loads_cassette(
             an error.
         limits: the most the text may cost to load (size, aliases); by default
             :meth:`LoadLimits.from_env() <fakeupstream.storage.yaml_limits.LoadLimits.from_env>`.
+        fast: read the steps written as one line of JSON with ``json``
+            (:mod:`.yaml_skeleton`); ``False`` reads everything with YAML, which gives
+            the same cassette, ten to fifty times slower (for tests and benchmarks).
 
     Raises:
         CassetteError: the text is not a valid version 1 cassette, or is over a limit.
@@ -517,8 +533,46 @@ def loads_cassette(
             "raise FAKEUPSTREAM_MAX_CASSETTE_BYTES if it is trusted",
             path=path,
         )
+    skeleton = take_out_json_steps(text, resolve_sidecar) if fast else None
+    if skeleton is not None:
+        cassette = _read_skeleton(skeleton, name, path, resolve_sidecar, limits)
+        if cassette is not None:
+            return cassette
+    return _Reader(path, resolve_sidecar, limits).cassette(_compose(text, path), name)
+
+
+def _read_skeleton(
+    skeleton: Skeleton,
+    name: str,
+    path: Path | None,
+    resolve_sidecar: SidecarResolver | None,
+    limits: LoadLimits,
+) -> Cassette | None:
+    """The cassette read from ``skeleton``; ``None`` when only YAML can tell.
+
+    See :mod:`.yaml_skeleton` for why the result is what reading the whole text gives.
+    """
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(skeleton.text, Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+    if not skeleton.verify(root):
+        return None
+    try:
+        cassette = _Reader(path, resolve_sidecar, limits, skeleton).cassette(root, name)
+    except NeedsYAML:
+        return None
+    except CassetteError as exc:
+        if skeleton.covers(exc.line):
+            return None
+        raise
+    return cassette if skeleton.complete() else None
+
+
+def _compose(text: str, path: Path | None) -> Node | None:
+    """Compose ``text`` into nodes; a YAML error names its line and column."""
+    try:
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = f"invalid YAML: {exc.problem or exc.context}"
@@ -530,7 +584,6 @@ def loads_cassette(
         ) from None
     except yaml.YAMLError as exc:
         raise CassetteError(f"invalid YAML: {exc}", path=path) from None
-    return _Reader(path, resolve_sidecar, limits).cassette(root, name)
 
 
 def resolve_limits(limits: LoadLimits | None, path: Path | None = None) -> LoadLimits:

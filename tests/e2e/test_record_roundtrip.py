@@ -9,6 +9,7 @@ originals, in order and content (ids, expiry times and timing aside).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,11 @@ async def test_the_twelve_scenarios_record_and_replay(proxy, tmp_path: Path) -> 
         text = (tmp_path / f"{name}.yaml").read_text()
         assert KEY not in text
         assert "sk-test-e2e" not in text  # the client's own key is not kept either
+        # Each frame is one line of JSON (which the loader reads without YAML).
+        frames = [line for line in text.splitlines() if line.startswith(("- server", "- client"))]
+        assert frames, name
+        for line in frames:
+            json.loads(line.split(": ", 1)[1])
 
     async with FakeUpstream(tmp_path) as replay:
         await run_all(proxy, replay.cassette_url)

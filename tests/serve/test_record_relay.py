@@ -39,7 +39,15 @@ from fakeupstream.serve.record_relay import upstream_headers, upstream_subprotoc
 from fakeupstream.storage.file_writer import SavedCassette
 from fakeupstream.upgrade import UpgradeRequest
 
-from ..helpers import TIMEOUT, recv_event, recv_until_closed, send_event, stable, ws_connect
+from ..helpers import (
+    TIMEOUT,
+    http,
+    recv_event,
+    recv_until_closed,
+    send_event,
+    stable,
+    ws_connect,
+)
 
 KEY = "sk-SENTINEL0123456789abcdefXYZ"  # the "real" key
 CLIENT_KEY = "sk-CLIENTSENTINEL9876543210zyx"  # what the client authenticates with
@@ -107,6 +115,16 @@ def steps(path: Path) -> list[tuple[str, str | None]]:
     """``(direction, event type)`` of every frame of a cassette's first episode."""
     timeline = load_cassette(path).timeline
     return [(s.direction.value, s.event_type) for s in timeline if isinstance(s, FrameStep)]
+
+
+FAKE_KEY = "sk-FAKEfakeFAKEfake0123456789"
+
+
+def leak(direction: Direction, data: FrameData) -> FrameData | None:
+    """A ``before_record`` hook that puts a key in a recorded event: the guard refuses."""
+    if isinstance(data, dict) and data.get("type") == "session.updated":
+        return {**data, "note": f"a transcript quoting {FAKE_KEY} mid-sentence"}
+    return data
 
 
 def every_file(directory: Path) -> dict[Path, bytes]:
@@ -327,16 +345,9 @@ async def test_no_secret_reaches_any_file_or_log(
 async def test_the_leak_guard_refuses_and_nothing_is_written(
     tmp_path: Path, standin: FakeUpstream
 ) -> None:
-    fake_key = "sk-FAKEfakeFAKEfake0123456789"
-
-    def inject(direction: Direction, data: FrameData) -> FrameData | None:
-        if isinstance(data, dict) and data.get("type") == "session.updated":
-            return {**data, "note": f"a transcript quoting {fake_key} mid-sentence"}
-        return data
-
     refused: list[RecordError] = []
     recording = config(
-        standin.cassette_url("session"), before_record=(inject,), on_error=refused.append
+        standin.cassette_url("session"), before_record=(leak,), on_error=refused.append
     )
     async with FakeUpstream(tmp_path, recording=recording) as recorder:
         async with ws_connect(url(recorder, "leaky")) as ws:
@@ -352,9 +363,33 @@ async def test_the_leak_guard_refuses_and_nothing_is_written(
     message = str(error)
     assert message.startswith(f"refused to write {tmp_path / 'leaky.yaml'}: it would contain")
     assert "an OpenAI API key (sk-FA…)" in message
-    assert fake_key not in message
+    assert FAKE_KEY not in message
     assert not (tmp_path / "leaky.yaml").exists()
     assert listing(tmp_path) == []  # nothing written, no lock left
+
+
+@pytest.mark.asyncio
+async def test_a_failed_recording_is_reported_without_the_cassette_directory(
+    tmp_path: Path, standin: FakeUpstream
+) -> None:
+    recording = config(standin.cassette_url("session"), before_record=(leak,))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "taken.yaml").mkdir()  # a directory where the file should go
+    async with FakeUpstream(tmp_path, recording=recording) as recorder:
+        for name in ("leaky", "sub/taken"):
+            async with ws_connect(url(recorder, name)) as ws:
+                await recv_event(ws)
+                await send_event(ws, TEXT_TURN[0])
+                await recv_event(ws)
+            await idle(recorder)
+        status, body = await http(recorder.http_url, "GET", "/__fakeupstream/report")
+        local = [str(error) for error in recorder.errors]  # for the test's own failure
+    assert status == 200
+    reasons = [c["protocol_errors"] for c in body["connections"]]
+    assert reasons[0][0].startswith("not recorded: refused to write leaky.yaml: it would")
+    assert reasons[1][0].startswith("not recorded: cannot append to sub/taken.yaml: it is not")
+    assert str(tmp_path) not in json.dumps(body)
+    assert local[0].startswith(f"refused to write {tmp_path / 'leaky.yaml'}")  # full path
 
 
 @pytest.mark.asyncio

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidStatus
 
 from fakeupstream import FakeUpstream
-from fakeupstream.cassette import Cassette
-from fakeupstream.storage import library as library_module
 
-from ..helpers import TIMEOUT, http, recv_event, ws_connect
+from ..helpers import TIMEOUT, SlowLoads, http, recv_event, ws_connect
 
 SESSION = "version: 1\ntimeline:\n- server: {type: session.created, event_id: e1}\n"
 
@@ -24,17 +21,7 @@ async def test_health_is_answered_while_a_cassette_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "slow.yaml").write_text(SESSION)
-    release = threading.Event()
-    started = threading.Event()
-    waited: list[bool] = []
-    real_load = library_module.load_cassette
-
-    def slow_load(path: Path | str) -> Cassette:
-        started.set()
-        waited.append(release.wait(TIMEOUT))  # False if the test could not run meanwhile
-        return real_load(path)
-
-    monkeypatch.setattr(library_module, "load_cassette", slow_load)
+    loads = SlowLoads(monkeypatch)
     async with FakeUpstream(tmp_path) as fake:
 
         async def connect() -> str:
@@ -42,12 +29,30 @@ async def test_health_is_answered_while_a_cassette_loads(
                 return str((await recv_event(ws))["type"])
 
         session = asyncio.create_task(connect())
-        await asyncio.to_thread(started.wait, TIMEOUT)
+        await loads.started()
         status, body = await http(fake.http_url, "GET", "/__fakeupstream/health")
         assert (status, body["status"]) == (200, "ok")
-        release.set()
+        loads.release()
         assert await asyncio.wait_for(session, TIMEOUT) == "session.created"
-    assert waited == [True]
+    assert loads.waited == [True]
+
+
+@pytest.mark.asyncio
+async def test_health_is_answered_while_the_admin_api_loads_a_cassette(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow.yaml").write_text(SESSION)
+    loads = SlowLoads(monkeypatch)
+    async with FakeUpstream(tmp_path) as fake:
+        target = "/__fakeupstream/cassette?name=slow"
+        select = asyncio.create_task(http(fake.http_url, "POST", target))
+        await loads.started()
+        status, body = await http(fake.http_url, "GET", "/__fakeupstream/health")
+        assert (status, body) == (200, {"status": "ok", "cassette": None})
+        loads.release()
+        assert await asyncio.wait_for(select, TIMEOUT) == (200, {"cassette": "slow"})
+        assert fake.current_cassette() == "slow"
+    assert loads.waited == [True]
 
 
 @pytest.mark.asyncio
@@ -70,3 +75,34 @@ async def test_an_alias_bomb_is_a_500_and_the_server_goes_on(tmp_path: Path) -> 
         assert str(tmp_path) not in response.body.decode()
         async with ws_connect(f"{fake.url}/cassettes/session/v1/realtime?model=m") as ws:
             assert (await recv_event(ws))["type"] == "session.created"
+
+
+@pytest.mark.asyncio
+async def test_no_answer_shows_the_cassette_directory(tmp_path: Path) -> None:
+    (tmp_path / "session.yaml").write_text(SESSION)
+    (tmp_path / "broken.yaml").write_text("version: 1\ntimeline:\n- server: [not, an, event]\n")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "nested.yaml").write_text("version: 2\ntimeline: []\n")
+    answers: list[str] = []
+    async with FakeUpstream(tmp_path) as fake:
+        for method, target, status in [
+            ("POST", "/__fakeupstream/cassette?name=nope", 404),
+            ("POST", "/__fakeupstream/cassette?name=broken", 422),
+            ("POST", "/__fakeupstream/cassette?name=bad/nested", 422),
+            ("POST", "/__fakeupstream/cassette?name=../etc/passwd", 404),
+            ("GET", "/__fakeupstream/cassettes", 200),
+        ]:
+            code, body = await http(fake.http_url, method, target)
+            assert code == status, (target, body)
+            answers.append(json.dumps(body))
+        for name, status in [("nope", 404), ("broken", 500), ("bad/nested", 500)]:
+            with pytest.raises(InvalidStatus) as info:
+                async with ws_connect(f"{fake.url}/cassettes/{name}/v1/realtime?model=m"):
+                    pass
+            assert info.value.response.status_code == status
+            answers.append(info.value.response.body.decode())
+        answers.append(json.dumps((await http(fake.http_url, "GET", "/__fakeupstream/report"))[1]))
+    assert "broken.yaml:3:11: expected an event" in answers[1]
+    assert "nested.yaml:1:10: unsupported cassette format version 2" in answers[2]
+    for answer in answers:
+        assert str(tmp_path) not in answer

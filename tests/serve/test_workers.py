@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from fakeupstream.serve.workers import WorkerUpstream, parse_worker
 
-from ..helpers import TIMEOUT, http, recv_event, start_serve, ws_connect
+from ..helpers import TIMEOUT, SlowLoads, http, recv_event, start_serve, ws_connect
 
 pytestmark = pytest.mark.skipif(
     not hasattr(__import__("socket"), "SO_REUSEPORT"), reason="needs SO_REUSEPORT"
@@ -79,6 +79,32 @@ async def test_selecting_a_cassette_and_reset_reach_every_worker(
         {"status": "reset"},
     )
     assert [worker.reports() for worker in workers] == [[], []]
+
+
+@pytest.mark.asyncio
+async def test_health_is_answered_while_every_worker_loads_a_cassette(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow.yaml").write_text("version: 1\ntimeline: []\n")
+    loads = SlowLoads(monkeypatch)
+    with tempfile.TemporaryDirectory(prefix="fu-") as control:
+        first = WorkerUpstream(tmp_path, index=0, count=2, control=Path(control))
+        await first.start()
+        second = WorkerUpstream(tmp_path, index=1, count=2, control=Path(control), port=first.port)
+        await second.start()
+        try:
+            target = "/__fakeupstream/cassette?name=slow"
+            select = asyncio.create_task(http(first.http_url, "POST", target))
+            await loads.started(2)  # each worker loads it
+            status, _ = await http(first.http_url, "GET", "/__fakeupstream/health")
+            assert status == 200
+            loads.release()
+            assert await asyncio.wait_for(select, TIMEOUT) == (200, {"cassette": "slow"})
+            assert [first.current_cassette(), second.current_cassette()] == ["slow", "slow"]
+        finally:
+            loads.release()
+            await second.stop()
+            await first.stop()
 
 
 @pytest.mark.asyncio

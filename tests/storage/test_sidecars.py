@@ -53,7 +53,7 @@ def test_large_payloads_move_out_and_load_back_identically(tmp_path: Path) -> No
     files = sorted((tmp_path / "talk.sidecar").iterdir())
     # Ten identical appends are stored once; the ten deltas differ.
     assert len(files) == 11
-    assert text.count(f"{SIDECAR_KEY}: talk.sidecar/") == 20
+    assert text.count(f'"{SIDECAR_KEY}": "talk.sidecar/') == 20
     assert "AAAA" in text  # small payloads stay inline
     again = load_cassette(path)
     assert again == cassette
