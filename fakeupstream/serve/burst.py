@@ -39,9 +39,16 @@ def fast_path(connection: Connection) -> bool:
     """Tell whether ``connection`` exposes what :func:`send_burst` writes through."""
     transport = getattr(connection, "transport", None)
     protocol = getattr(connection, "protocol", None)
-    return isinstance(transport, asyncio.WriteTransport) and all(
-        hasattr(protocol, name) for name in ("send_text", "send_binary", "data_to_send")
-    )
+    kinds = (type(transport), type(protocol))
+    known = _FAST_PATH.get(kinds)
+    if known is None:  # worked out once per pair of classes, not once per burst
+        known = _FAST_PATH[kinds] = isinstance(transport, asyncio.WriteTransport) and all(
+            hasattr(protocol, name) for name in ("send_text", "send_binary", "data_to_send")
+        )
+    return known
+
+
+_FAST_PATH: dict[tuple[type, type], bool] = {}
 
 
 async def send_burst(connection: Connection, frames: Sequence[str | bytes]) -> None:

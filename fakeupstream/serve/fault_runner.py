@@ -74,7 +74,7 @@ def upgrade_fault(
         close), and what ``process_request`` answers: an HTTP refusal, an awaitable
         that holds the handshake (``delay``), or ``None`` to go on.
     """
-    fault = FaultSchedule(plan.faults).upgrade
+    fault = FaultSchedule(plan.faults).upgrade if plan.faults else None
     if fault is None:
         return plan, None
     plan.report.faults.append(FiredFault(fault.to_dict(), frames=0, at=0.0))

@@ -430,7 +430,9 @@ class FakeUpstream:
         if isinstance(plan, RecordPlan):
             assert self._relay is not None
             return self._open_relay(connection, plan)
-        plan = dataclasses.replace(plan, faults=(*self.faults.take(), *plan.faults))
+        armed = self.faults.take()
+        if armed:
+            plan = dataclasses.replace(plan, faults=(*armed, *plan.faults))
         plan, held = upgrade_fault(connection, plan)
         if isinstance(held, HttpResponse):
             return _to_websockets(held)
