@@ -25,6 +25,7 @@ from .exceptions import CassetteError, FakeUpstreamError, RecordError
 from .recordmode import RecordMode
 from .replay import ReplayOptions, check_speed
 from .serve.logs import cli_logging
+from .serve.process import tune_for_serving
 from .serve.record_relay import DEFAULT_UPSTREAM, RecordingConfig
 from .serve.server import DEFAULT_BACKLOG, FakeUpstream
 from .serve.tls import ServerCertificate
@@ -347,6 +348,7 @@ def _serve(args: argparse.Namespace) -> int:
         if fake.ca_certificate is not None:
             print(f"ca certificate: {fake.ca_certificate}", flush=True)
 
+    tune_for_serving()  # this process only serves: collect garbage less often
     asyncio.run(_run_until_signalled(fake, ready))
     return 0
 
