@@ -46,7 +46,7 @@ from .rules import Rule
 from .session_model import OBSERVED_SERVER_EVENTS, SessionModel
 from .timeshift import shift_times
 from .unexpected import POLICY_CLOSE_CODE, OnUnexpected, close_reason
-from .wire import WireFrames
+from .wire import CLIENT_FRAME, CLOSE, WireFrames
 
 __all__ = ["Action", "Close", "ReplayOptions", "ReplaySession", "Send", "check_speed"]
 
@@ -410,31 +410,39 @@ class ReplaySession:
     def due(self, now: float) -> list[Action]:
         """Return what must be sent at ``now``, in order, and advance past it."""
         out, self._outbox = self._outbox, []
-        while not self.closed and self._cursor < len(self._steps):
-            step = self._steps[self._cursor]
-            if isinstance(step, FrameStep) and step.direction is Direction.CLIENT:
-                if self._cursor >= self._client_cursor:
+        # The hottest loop of a replay: one pass per step, on locals, with each step's
+        # kind worked out once per timeline (wire.kinds) instead of isinstance checks.
+        steps, kinds, skipped = self._steps, self._wire.kinds, self._skipped
+        cursor, last, speed = self._cursor, self._last_time, self._speed
+        while not self.closed and cursor < len(steps):
+            kind = kinds[cursor]
+            if kind == CLIENT_FRAME:
+                if cursor >= self._client_cursor:
                     break  # causality: wait for the client
-                self._last_time = max(self._last_time, self._arrivals[self._cursor])
-                self._cursor += 1
+                last = max(last, self._arrivals[cursor])
+                cursor += 1
                 continue
-            if self._skipped and self._cursor in self._skipped:
-                self._cursor += 1
+            if skipped and cursor in skipped:
+                cursor += 1
                 continue
-            due_time = self._last_time + step.delay * self._speed
+            step = steps[cursor]
+            due_time = last + step.delay * speed if speed else last
             if due_time > now:
                 break
-            self._last_time = due_time
-            self._cursor += 1
+            last = due_time
             self._report.played += 1
-            if isinstance(step, CloseStep):
+            if kind == CLOSE:
+                assert isinstance(step, CloseStep)
                 self.closed = True
                 out.append(Close(step.code, step.reason))
             else:
-                if self._cursor - 1 in self._observed:
+                assert isinstance(step, FrameStep)
+                if cursor in self._observed:
                     assert isinstance(step.data, dict)
                     self._model.observe_server(step.data)
-                out.append(Send(self._frame(self._cursor - 1, step)))
+                out.append(Send(self._frame(cursor, step)))
+            cursor += 1
+        self._cursor, self._last_time = cursor, last
         return out
 
     def not_sent(self, count: int) -> None:

@@ -15,20 +15,34 @@ What does depend on the connection (fresh ids, an ``error`` echoing an
 ``event_id`` the client actually sent) stays with the replay session, which
 asks :meth:`WireFrames.encoded` only for the rest.
 
-Two other facts about a timeline are worked out once here for the same reason:
-how a report lists a step that a connection never played (:meth:`WireFrames.unplayed`),
-and which server steps are of the event types the session model learns from.
+Other facts about a timeline are worked out once here for the same reason:
+what kind each step is (:attr:`WireFrames.kinds`, so the engine's loop over due
+steps makes no ``isinstance`` checks), how a report lists a step that a connection
+never played (:meth:`WireFrames.unplayed`), and which server steps are of the
+event types the session model learns from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .cassette import Direction, FrameStep, JSONObject, Step, encode_event
+from .cassette import CloseStep, Direction, FrameStep, JSONObject, Step, encode_event
 from .report import Unplayed
 from .timeshift import shift_times
 
-__all__ = ["WireFrames"]
+__all__ = ["CLIENT_FRAME", "CLOSE", "SERVER_EVENT", "SERVER_RAW", "WireFrames"]
+
+CLIENT_FRAME, SERVER_EVENT, SERVER_RAW, CLOSE = range(4)
+"""The kinds of step (:attr:`WireFrames.kinds`): a frame the client sends, a server
+event (a JSON object), a raw server frame (text or bytes, sent as recorded), a close."""
+
+
+def _kind(step: Step) -> int:
+    if isinstance(step, CloseStep):
+        return CLOSE
+    if step.direction is Direction.CLIENT:
+        return CLIENT_FRAME
+    return SERVER_EVENT if isinstance(step.data, dict) else SERVER_RAW
 
 
 class WireFrames:
@@ -38,10 +52,12 @@ class WireFrames:
         steps: the timeline; kept, so the owner can tell it is the same one.
     """
 
-    __slots__ = ("_plain", "_server_types", "_shifted", "_timed", "_unplayed", "steps")
+    __slots__ = ("_plain", "_server_types", "_shifted", "_timed", "_unplayed", "kinds", "steps")
 
     def __init__(self, steps: Sequence[Step]) -> None:
         self.steps = steps
+        self.kinds: tuple[int, ...] = tuple(_kind(step) for step in steps)
+        """The kind of each step: :data:`CLIENT_FRAME`, :data:`SERVER_EVENT`, ..."""
         self._plain: dict[int, str] = {}
         self._timed: dict[int, bool] = {}
         self._shifted: dict[int, tuple[int, str]] = {}

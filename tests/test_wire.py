@@ -12,7 +12,7 @@ from fakeupstream.planning import ConnectionPlanner, ReplayPlan
 from fakeupstream.replay import ReplaySession, Send
 from fakeupstream.report import ConnectionReport
 from fakeupstream.storage.yaml_reader import loads_cassette
-from fakeupstream.wire import WireFrames
+from fakeupstream.wire import CLIENT_FRAME, CLOSE, SERVER_EVENT, SERVER_RAW, WireFrames
 
 TIMELINE = """\
     version: 1
@@ -119,3 +119,23 @@ def test_an_edited_cassette_gets_wire_frames_of_its_new_timeline() -> None:
         plan = planner.plan("/v1/realtime?model=m", headers, [], selected="t")
         assert isinstance(plan, ReplayPlan) and plan.wire is not None
         assert plan.wire.steps is source.cassette.timeline
+
+
+def test_each_steps_kind_is_worked_out_once_per_timeline() -> None:
+    steps = (
+        loads_cassette(
+            textwrap.dedent(
+                """\
+            version: 1
+            timeline:
+              - server: {type: session.created}
+              - client: {type: response.create}
+              - server: "a raw text frame"
+              - close: {code: 1000}
+            """
+            )
+        )
+        .episodes[0]
+        .timeline
+    )
+    assert WireFrames(steps).kinds == (SERVER_EVENT, CLIENT_FRAME, SERVER_RAW, CLOSE)
