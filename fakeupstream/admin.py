@@ -65,6 +65,11 @@ def cassette_to_load(method: str, target: str) -> str | None:
     return query.get("name") or None
 
 
+def lists_cassettes(method: str, target: str) -> bool:
+    """Tell whether answering this request loads every cassette (``GET .../cassettes``)."""
+    return method == "GET" and _parse(target)[0] == "cassettes"
+
+
 def _parse(target: str) -> tuple[str, dict[str, str]]:
     """The endpoint (``cassette``) and the query of an admin request target."""
     parts = urlsplit(target)

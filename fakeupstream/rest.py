@@ -57,6 +57,7 @@ __all__ = [
     "ephemeral_key",
     "invalid_key_steps",
     "is_rest_route",
+    "lists_models",
     "target_with_model",
     "with_session_config",
 ]
@@ -331,6 +332,12 @@ class RealtimeRest:
         value, expires_at = self._mint(requested, now, seconds)
         session = _session_object(kind, requested, self._new_session_id())
         return json_response(200, {"value": value, "expires_at": expires_at, "session": session})
+
+
+def lists_models(path: str) -> bool:
+    """Tell whether answering ``path`` reads every cassette (the models they name)."""
+    path = split_cassette_prefix(path)[1].rstrip("/")
+    return path == "/v1/models" or path.startswith("/v1/models/")
 
 
 def is_rest_route(path: str) -> bool:

@@ -18,13 +18,21 @@ TIMEOUT = 5.0
 AUTH = {"Authorization": "Bearer sk-test-fake-key"}
 
 
-async def http(base: str, method: str, target: str, body: bytes = b"") -> tuple[int, Any]:
+async def http(
+    base: str,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    *,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     """Send one HTTP/1.1 request to ``base`` (``http://host:port``); return status and JSON."""
     host, port = base.removeprefix("http://").rsplit(":", 1)
     async with asyncio.timeout(TIMEOUT):
         reader, writer = await asyncio.open_connection(host, int(port))
         length = f"Content-Length: {len(body)}\r\n" if body else ""
-        head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{length}\r\n"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{extra}{length}\r\n"
         writer.write(head.encode() + body)
         raw = await reader.read()
         writer.close()

@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from ..access import AccessPolicy
-from ..admin import cassette_to_load, handle_admin
+from ..admin import cassette_to_load, handle_admin, lists_cassettes
 from ..cassette import Cassette, is_sendable_close_code
 from ..exceptions import CassetteError, CassetteNotFound
 from ..faults import Fault, FaultBoard, build_fault
@@ -40,7 +40,7 @@ from ..recordmode import RecordPolicy
 from ..replay import ReplayOptions, ReplaySession
 from ..report import ConnectionReport, Outcome
 from ..responses import HttpResponse, error_response, reason_phrase
-from ..rest import RealtimeRest, cassette_models, is_rest_route, target_with_model
+from ..rest import RealtimeRest, cassette_models, is_rest_route, lists_models, target_with_model
 from ..rules import Rule, RuleClose
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
@@ -306,12 +306,17 @@ class FakeUpstream:
 
     def _admin(self, method: str, target: str) -> HttpResponse | Awaitable[HttpResponse]:
         name = cassette_to_load(method, target)
-        if name is None or self.library.is_current(name):
+        names = self.library.names() if lists_cassettes(method, target) else [name]
+        stale = [name for name in names if name is not None and not self.library.is_current(name)]
+        if not stale:
             return self._answer_admin(method, target)  # nothing to parse: no thread
-        return self._load_then_answer_admin(method, target, name)
+        return self._load_then_answer_admin(method, target, stale)
 
-    async def _load_then_answer_admin(self, method: str, target: str, name: str) -> HttpResponse:
-        await self._load_off_loop(name)
+    async def _load_then_answer_admin(
+        self, method: str, target: str, names: list[str]
+    ) -> HttpResponse:
+        for name in names:
+            await self._load_off_loop(name)
         return self._answer_admin(method, target)
 
     def _answer_admin(self, method: str, target: str) -> HttpResponse:
@@ -326,12 +331,19 @@ class FakeUpstream:
         if not is_rest_route(request.path):
             return None
         name = self._planner.rest_cassette(request.path, selected=self._current)
-        if name is not None and not self.records(name) and not self.library.is_current(name):
-            return self._load_then_rest(request, name)  # parse off the loop, as for a socket
+        names = self.library.names() if lists_models(request.path) else []
+        if name is not None and not self.records(name):
+            names.append(name)
+        stale = [name for name in names if not self.library.is_current(name)]
+        if stale:
+            return self._load_then_rest(request, name, stale)  # parse off the loop
         return self._rest_planned(request, name)
 
-    async def _load_then_rest(self, request: HttpRequest, name: str) -> HttpResponse:
-        await self._load_off_loop(name)
+    async def _load_then_rest(
+        self, request: HttpRequest, name: str | None, stale: list[str]
+    ) -> HttpResponse:
+        for each in stale:
+            await self._load_off_loop(each)
         answer = self._rest_planned(request, name)
         return await answer if isinstance(answer, Awaitable) else answer
 

@@ -56,6 +56,31 @@ async def test_health_is_answered_while_the_admin_api_loads_a_cassette(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("method", "target", "key"),
+    [
+        ("GET", "/__fakeupstream/cassettes", "cassettes"),  # describes every cassette
+        ("GET", "/v1/models", "data"),  # the models every cassette names
+    ],
+)
+async def test_health_is_answered_while_a_listing_loads_every_cassette(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, target: str, key: str
+) -> None:
+    (tmp_path / "slow.yaml").write_text(SESSION)
+    loads = SlowLoads(monkeypatch)
+    async with FakeUpstream(tmp_path) as fake:
+        headers = {"Authorization": "Bearer sk-test"}
+        listing = asyncio.create_task(http(fake.http_url, method, target, headers=headers))
+        await loads.started()
+        status, body = await http(fake.http_url, "GET", "/__fakeupstream/health")
+        assert (status, body["status"]) == (200, "ok")
+        loads.release()
+        status, body = await asyncio.wait_for(listing, TIMEOUT)
+        assert status == 200 and body[key]
+    assert loads.waited == [True]
+
+
+@pytest.mark.asyncio
 async def test_an_alias_bomb_is_a_500_and_the_server_goes_on(tmp_path: Path) -> None:
     lines = ["version: 1", "timeline:", "- server: {type: a, v: &a [l,l,l,l,l,l,l,l,l]}"]
     for level in range(1, 9):
