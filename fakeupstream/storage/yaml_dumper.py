@@ -191,6 +191,13 @@ def dumps_cassette(cassette: Cassette, *, sidecars: SidecarSink | None = None) -
             (:func:`~fakeupstream.storage.sidecars.write_sidecars`) before the text.
     """
     data = _cassette_data(cassette, sidecars)
+    try:
+        return _dump_cassette_data(data)
+    except UnicodeEncodeError:  # a lone surrogate somewhere: see _without_lone_surrogates
+        return _dump_cassette_data(_without_lone_surrogates(_cassette_data(cassette, sidecars)))
+
+
+def _dump_cassette_data(data: dict[str, Any]) -> str:
     timelines = _take_timelines(data)
     return _put_timelines(_dump(data), timelines)
 
@@ -205,6 +212,21 @@ def _dump(data: Any) -> str:
         width=100,
     )
     return text
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with each lone surrogate (from a ``"\\ud800"`` escape) made U+FFFD.
+
+    YAML can hold no such character: libyaml refuses to write one and PyYAML to read
+    one back. Replacing it keeps the rest of a recording that holds one.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    return value
 
 
 # -- timelines: one line of JSON per frame step (see json_steps) --------------------------

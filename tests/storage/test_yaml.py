@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeupstream.cassette import CloseStep, Direction, FrameStep, MatchMode
+from fakeupstream.cassette import Cassette, CloseStep, Direction, Episode, FrameStep, MatchMode
 from fakeupstream.exceptions import CassetteError
 from fakeupstream.storage.cassette_file import load_cassette
 from fakeupstream.storage.library import CassetteLibrary
@@ -230,3 +230,17 @@ def test_a_cassette_can_hold_several_connections() -> None:
 )
 def test_connection_errors(text: str, expected: str) -> None:
     assert expected in str(error_of(text))
+
+
+def test_a_lone_surrogate_is_saved_as_a_replacement_character(tmp_path: Path) -> None:
+    # A "\ud800" escape in a frame decodes to a character YAML cannot hold (libyaml
+    # refuses to write it, PyYAML to read it): the recording is kept, that one
+    # character becomes U+FFFD, and a surrogate pair stays one character.
+    event = {"type": "response.output_text.delta", "delta": "a \ud800 b \U0001f600"}
+    timeline = (FrameStep(Direction.SERVER, event), FrameStep(Direction.SERVER, {"type": "x"}))
+    library = CassetteLibrary(tmp_path)
+    library.save(Cassette("odd", episodes=(Episode(timeline=timeline),)))
+    [first, second] = library.load("odd").episodes[0].timeline
+    assert isinstance(first, FrameStep) and isinstance(second, FrameStep)
+    assert first.data == {"type": "response.output_text.delta", "delta": "a \ufffd b \U0001f600"}
+    assert second.data == {"type": "x"}
