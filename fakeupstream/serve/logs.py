@@ -64,10 +64,17 @@ def redact_text(text: str) -> str:
     if (
         any(trigger in lowered for trigger in _TRIGGERS)
         or (("?" in text or "&" in text) and any(word in lowered for word in _QUERY_WORDS))
-        or (": " in text and _HEADER_LINE.search(text) is not None)
+        or (": " in text and _header_line_in(text))
     ):
         return _mask(text)
     return text
+
+
+def _header_line_in(text: str) -> bool:
+    # A header line starts a line: in one line of text, only at 0 (a quick match).
+    if "\n" not in text:
+        return _HEADER_LINE.match(text) is not None
+    return _HEADER_LINE.search(text) is not None
 
 
 def _mask(text: str) -> str:
@@ -83,14 +90,24 @@ def _mask(text: str) -> str:
 
 
 class RedactSecrets(logging.Filter):
-    """A filter that rewrites each record's message with :func:`redact_text`."""
+    """A filter that rewrites each record's message with :func:`redact_text`.
+
+    A record may meet it twice (on the ``fakeupstream`` logger, then on the command
+    line's handler, which also sees what child loggers propagate): it is masked once.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, _MASKED, False):
+            return True
         message = record.getMessage()
         redacted = redact_text(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        setattr(record, _MASKED, True)
         return True
+
+
+_MASKED = "_fakeupstream_masked"
 
 
 class QuietEarlyDisconnects(logging.Filter):
