@@ -11,8 +11,13 @@ thousand reports were kept, about a fifth of the server's CPU; a young threshold
 of 20,000 spent 40 to 60 ms. Nothing here leaks more: reference counting frees
 almost everything, and the collector still runs, only less often.
 
+The same process also drops what its log records never show (the logging HOWTO's
+"Optimization" settings): where each call was made from, the thread's and the
+process's names. Counting instructions with valgrind, a session that ends after its
+first event cost 19,000 fewer.
+
 Only the command line applies this, to a process it owns; a ``FakeUpstream``
-started inside someone's test process leaves their collector alone.
+started inside someone's test process leaves their collector and logging alone.
 """
 
 from __future__ import annotations
