@@ -87,24 +87,31 @@ def parse_request(
         message = f"malformed request target: {exc}"
         return error_response(400, message, "invalid_request_target")
     headers = []
+    framing: dict[str, str] = {}  # the first Transfer-Encoding and Content-Length
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             return error_response(400, f"malformed header line {line!r}", "bad_request")
-        headers.append((name, value.strip()))
-    request = HttpRequest(method, target, tuple(headers))
+        value = value.strip()
+        headers.append((name, value))
+        lowered = name.lower()
+        if lowered in _FRAMING:
+            framing.setdefault(lowered, value)
     rest = data[end + 4 :]
-    encoding = (request.header("Transfer-Encoding") or "").strip().lower()
+    encoding = framing.get("transfer-encoding", "").strip().lower()
     if encoding:
         if encoding != "chunked":
             message = f"Transfer-Encoding {encoding!r} is not supported: use chunked"
             return error_response(501, message, "unsupported_transfer_encoding")
         body = _dechunk(rest, max_body)
     else:
-        body = _sized(request.header("Content-Length"), rest, max_body)
+        body = _sized(framing.get("content-length"), rest, max_body)
     if isinstance(body, bytes):
-        return HttpRequest(method, target, request.headers, body)
+        return HttpRequest(method, target, tuple(headers), body)
     return body
+
+
+_FRAMING = ("transfer-encoding", "content-length")
 
 
 def parse_response(

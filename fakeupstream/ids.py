@@ -28,11 +28,14 @@ def base62(number: int, width: int) -> str:
     The live API's ids are ``prefix_`` followed by letters and digits; this makes
     ids of that shape from a counter or a digest.
     """
-    digits = []
-    for _ in range(width):
+    # Most numbers are small counters: only their significant digits are worked out,
+    # the rest is the zero digit ("a").
+    number %= len(_ALPHABET) ** width
+    digits = ""
+    while number:
         number, rest = divmod(number, len(_ALPHABET))
-        digits.append(_ALPHABET[rest])
-    return "".join(reversed(digits))
+        digits = _ALPHABET[rest] + digits
+    return digits.rjust(width, _ALPHABET[0])
 
 
 class IdRewriter:

@@ -492,6 +492,10 @@ class ReplaySession:
             return report
         report.finished = True
         report.close_code, report.close_reason, report.closed_by = code, reason, by
+        if not self._skipped and self._client_cursor <= self._cursor:
+            # Nothing passed over and no client step matched ahead: the rest, as is.
+            report.unplayed.extend(self._wire.unplayed_from(self._cursor))
+            return report
         for index in range(self._cursor, len(self._steps)):
             if index in self._skipped:
                 continue

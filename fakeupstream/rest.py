@@ -213,6 +213,8 @@ class RealtimeRest:
 
     def sideband(self, target: str) -> KeyAccepted | None:
         """For a sideband WebSocket (``?call_id=rtc_...``) of a call made here, its session."""
+        if not self.calls.sessions:
+            return None  # no call was made here (most servers): nothing to parse
         query = dict(parse_qsl(urlsplit(target).query))
         session = self.calls.sessions.get(query.get("call_id", ""))
         return None if session is None else KeyAccepted(copy.deepcopy(session))

@@ -16,7 +16,14 @@ from urllib.parse import parse_qsl, urlsplit
 from .redaction import KEY_SUBPROTOCOL, REDACTED, is_secret_header, is_secret_param
 from .report import UpgradeSeen
 
-__all__ = ["REALTIME_PATH", "Route", "UpgradeRequest", "route", "split_cassette_prefix"]
+__all__ = [
+    "REALTIME_PATH",
+    "Route",
+    "UpgradeRequest",
+    "query_pairs",
+    "route",
+    "split_cassette_prefix",
+]
 
 REALTIME_PATH = "/v1/realtime"
 # A name may hold "/" (test_chat/test_reply): it runs up to the realtime endpoint.
@@ -42,7 +49,7 @@ class UpgradeRequest:
         parts = urlsplit(target)
         return cls(
             path=parts.path,
-            query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+            query=query_pairs(parts.query),
             headers=tuple(headers),
             subprotocols=tuple(subprotocols),
         )
@@ -106,6 +113,18 @@ def route(path: str) -> Route | None:
     if path.rstrip("/") != REALTIME_PATH:
         return None
     return Route(cassette, REALTIME_PATH)
+
+
+def query_pairs(query: str) -> tuple[tuple[str, str], ...]:
+    """The ``(name, value)`` pairs of a query string, blank values kept.
+
+    The same pairs as ``parse_qsl(query, keep_blank_values=True)``; a query with
+    nothing to decode (no ``%`` or ``+``, the common ``model=...``) is only split.
+    """
+    if "%" in query or "+" in query:
+        return tuple(parse_qsl(query, keep_blank_values=True))
+    pairs = (piece.partition("=") for piece in query.split("&") if piece)
+    return tuple((name, value) for name, _, value in pairs)
 
 
 def split_cassette_prefix(path: str) -> tuple[str | None, str]:

@@ -52,7 +52,16 @@ class WireFrames:
         steps: the timeline; kept, so the owner can tell it is the same one.
     """
 
-    __slots__ = ("_plain", "_server_types", "_shifted", "_timed", "_unplayed", "kinds", "steps")
+    __slots__ = (
+        "_all_unplayed",
+        "_plain",
+        "_server_types",
+        "_shifted",
+        "_timed",
+        "_unplayed",
+        "kinds",
+        "steps",
+    )
 
     def __init__(self, steps: Sequence[Step]) -> None:
         self.steps = steps
@@ -62,6 +71,7 @@ class WireFrames:
         self._timed: dict[int, bool] = {}
         self._shifted: dict[int, tuple[int, str]] = {}
         self._unplayed: dict[int, Unplayed] = {}
+        self._all_unplayed: tuple[Unplayed, ...] | None = None
         self._server_types: dict[frozenset[str], frozenset[int]] = {}
 
     def unplayed(self, index: int) -> Unplayed:
@@ -77,6 +87,12 @@ class WireFrames:
                 summary=step.summary(),
             )
         return unplayed
+
+    def unplayed_from(self, start: int) -> Sequence[Unplayed]:
+        """:meth:`unplayed` for every step from ``start`` on."""
+        if self._all_unplayed is None:
+            self._all_unplayed = tuple(self.unplayed(index) for index in range(len(self.steps)))
+        return self._all_unplayed[start:]
 
     def server_steps_of(self, types: frozenset[str]) -> frozenset[int]:
         """The indices of the server events whose ``type`` is in ``types``."""

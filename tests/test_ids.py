@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import string
 import textwrap
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from fakeupstream.cassette import Direction, FrameStep
-from fakeupstream.ids import IdRewriter
+from fakeupstream.ids import IdRewriter, base62
 from fakeupstream.replay import ReplaySession, Send
 from fakeupstream.report import ConnectionReport
 from fakeupstream.storage.library import CassetteLibrary
@@ -93,3 +98,22 @@ def test_echoed_fresh_ids_match_recorded_expectations() -> None:
     [truncated] = [json.loads(a.data) for a in session.due(0.0) if isinstance(a, Send)]
     assert truncated["item_id"] == fresh
     assert report.mismatches == []
+
+
+@pytest.mark.parametrize("width", [1, 6, 13, 24])
+@given(number=st.integers(min_value=-(2**160), max_value=2**160))
+def test_base62_writes_the_number_modulo_its_width_in_62_letters_and_digits(
+    width: int, number: int
+) -> None:
+    written = base62(number, width)
+    assert len(written) == width
+    alphabet = string.ascii_letters + string.digits
+    assert sum(alphabet.index(c) * 62**i for i, c in enumerate(reversed(written))) == (
+        number % 62**width
+    )
+
+
+def test_base62_pads_small_numbers_with_the_zero_digit() -> None:
+    assert base62(0, 3) == "aaa"
+    assert base62(63, 3) == "abb"
+    assert base62(62**3, 3) == "aaa"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from urllib.parse import parse_qsl
 
-from fakeupstream.upgrade import Route, UpgradeRequest, route
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fakeupstream.upgrade import Route, UpgradeRequest, query_pairs, route
 
 
 @pytest.mark.parametrize(
@@ -42,3 +46,18 @@ def test_a_request_keeps_query_headers_and_subprotocols_in_order() -> None:
 def test_an_unbalanced_bracket_is_a_value_error_the_planner_turns_into_400() -> None:
     with pytest.raises(ValueError, match="IPv6"):
         UpgradeRequest.from_target("//[::1/v1/realtime", [])
+
+
+@given(st.text(alphabet="ab=&%+;2F ", max_size=12) | st.text(max_size=8))
+def test_query_pairs_are_those_of_parse_qsl(query: str) -> None:
+    assert query_pairs(query) == tuple(parse_qsl(query, keep_blank_values=True))
+
+
+def test_a_plain_query_is_split_and_an_encoded_one_decoded() -> None:
+    assert query_pairs("model=gpt-realtime&&flag&=x&a=b=c") == (
+        ("model", "gpt-realtime"),
+        ("flag", ""),
+        ("", "x"),
+        ("a", "b=c"),
+    )
+    assert query_pairs("call%5Fid=rtc+1") == (("call_id", "rtc 1"),)

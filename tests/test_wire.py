@@ -139,3 +139,12 @@ def test_each_steps_kind_is_worked_out_once_per_timeline() -> None:
         .timeline
     )
     assert WireFrames(steps).kinds == (SERVER_EVENT, CLIENT_FRAME, SERVER_RAW, CLOSE)
+
+
+def test_what_never_played_is_listed_from_one_list_per_timeline() -> None:
+    c = cassette()
+    wire = WireFrames(c.timeline)
+    assert list(wire.unplayed_from(0)) == [wire.unplayed(0), wire.unplayed(1)]
+    assert [u.step for u in wire.unplayed_from(1)] == [1]
+    assert wire.unplayed_from(2) == ()
+    assert wire.unplayed_from(1)[0] is wire.unplayed(1)  # made once, shared

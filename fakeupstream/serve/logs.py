@@ -200,6 +200,21 @@ def _plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+class _ClockFormatter(logging.Formatter):
+    """A formatter whose times have whole seconds: each second is formatted once,
+    not once per line (a busy server logs hundreds of connections a second)."""
+
+    _second: int | None = None
+    _clock = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._clock = super().formatTime(record, datefmt)
+            self._second = second
+        return self._clock
+
+
 @contextlib.contextmanager
 def cli_logging(verbosity: int, stream: TextIO | None = None) -> Iterator[None]:
     """Log to ``stream`` (stderr) at the command line's level while the block runs.
@@ -211,7 +226,7 @@ def cli_logging(verbosity: int, stream: TextIO | None = None) -> Iterator[None]:
     :class:`RedactSecrets`.
     """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(_ClockFormatter("%(asctime)s %(message)s", "%H:%M:%S"))
     handler.addFilter(RedactSecrets())
     main = logging.getLogger("fakeupstream")
     levels = (main.level, PROTOCOL_LOGGER.level)
