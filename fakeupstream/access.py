@@ -119,7 +119,10 @@ class AccessPolicy:
 
     def check_origin(self, headers: Sequence[tuple[str, str]]) -> HttpResponse | None:
         """``None`` if the request's ``Origin`` is allowed, else the 403 to answer."""
-        origin = _header(headers, "Origin")
+        return self.check_origin_of(_header(headers, "Origin"))
+
+    def check_origin_of(self, origin: str | None) -> HttpResponse | None:
+        """:meth:`check_origin` for a request whose ``Origin`` (``None``: none) is known."""
         if self.origin_allowed(origin):
             return None
         return error_response(

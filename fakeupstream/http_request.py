@@ -12,6 +12,7 @@ The recorder reads the upstream's answers to the requests it forwards the same w
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ __all__ = [
     "HttpRequest",
     "Incomplete",
     "complete_size",
+    "is_plain_upgrade",
     "parse_request",
     "parse_response",
 ]
@@ -112,6 +114,30 @@ def parse_request(
 
 
 _FRAMING = ("transfer-encoding", "content-length")
+
+
+# A GET whose head parse_request accepts as it is, with no body: a path target that
+# urlsplit cannot refuse, token header names (never blank-edged), values without line
+# breaks, and no framing header. Anything else takes the full parse.
+_PLAIN_GET_HEAD = re.compile(
+    rb"GET /(?!/)[!-~]* HTTP/1\.1\r\n"
+    rb"(?:(?!(?i:transfer-encoding|content-length):)[-!#$%&'*+.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*"
+    rb"\r\n"
+)
+_UPGRADE_HEADER = re.compile(rb"\r\n(?i:upgrade):([^\r\n]*)\r\n")
+
+
+def is_plain_upgrade(data: bytes) -> bool:
+    """Tell, without parsing it, that ``data`` starts with a WebSocket upgrade request
+    :func:`parse_request` would read with no error and no body (what clients send).
+
+    ``False`` says nothing: the request may still be an upgrade, to be parsed in full.
+    """
+    end = data.find(b"\r\n\r\n") + 4
+    if end < 4 or _PLAIN_GET_HEAD.fullmatch(data, 0, end) is None:
+        return False
+    upgrade = _UPGRADE_HEADER.search(data, 0, end)  # the first Upgrade header counts
+    return upgrade is not None and upgrade[1].strip().lower() == b"websocket"
 
 
 def parse_response(

@@ -214,7 +214,7 @@ class ConnectionPlanner:
             id=next(self._ids), cassette=name, path=redact_target(target), request=request.seen()
         )
         request = request.with_path(where.path)
-        forbidden = self.access.check_origin(headers)
+        forbidden = self.access.check_origin_of(request.header("Origin"))
         if forbidden is not None:
             return self._refuse(report, forbidden, "origin not allowed")
         if name is None:

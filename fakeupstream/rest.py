@@ -480,7 +480,7 @@ def _bearer(authorization: str | None) -> str | None:
 def ephemeral_key(headers: Sequence[tuple[str, str]], subprotocols: Sequence[str]) -> str | None:
     """The ``ek_`` key an upgrade request presents (bearer or subprotocol), if any."""
     for name, value in headers:
-        if name.lower() == "authorization":
+        if EPHEMERAL_PREFIX in value and name.lower() == "authorization":  # most have none
             key = _bearer(value)
             if key is not None and key.startswith(EPHEMERAL_PREFIX):
                 return key

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from .redaction import KEY_SUBPROTOCOL, REDACTED, is_secret_header, is_secret_param
@@ -40,6 +40,8 @@ class UpgradeRequest:
     query: tuple[tuple[str, str], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     subprotocols: tuple[str, ...] = ()
+    _first: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    """Each header name (lowercased) and its first value, made on the first lookup."""
 
     @classmethod
     def from_target(
@@ -56,11 +58,13 @@ class UpgradeRequest:
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (any letter case), or ``None``."""
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        first = self._first
+        if first is None:  # a connection asks several: each name is lowercased once
+            first = {}
+            for key, value in self.headers:
+                first.setdefault(key.lower(), value)
+            object.__setattr__(self, "_first", first)
+        return first.get(name.lower())
 
     def param(self, name: str) -> str | None:
         """The first value of query parameter ``name``, or ``None``."""
@@ -88,6 +92,8 @@ class UpgradeRequest:
 
     def with_path(self, path: str) -> UpgradeRequest:
         """The same request seen at another path (after a cassette prefix is removed)."""
+        if path == self.path:
+            return self
         return UpgradeRequest(path, self.query, self.headers, self.subprotocols)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fakeupstream.http_request import (
     INCOMPLETE,
     HttpRequest,
     complete_size,
+    is_plain_upgrade,
     parse_request,
     parse_response,
 )
@@ -132,3 +135,89 @@ def test_a_broken_answer_is_an_error_not_a_hang(data: bytes, problem: str) -> No
 def test_an_answer_over_the_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="larger than 4 bytes"):
         parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", eof=False, max_body=4)
+
+
+CLIENT_HEADS = [
+    # websockets 17
+    b"GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer sk-test\r\n"
+    b"User-Agent: Python/3.11 websockets/17.4\r\n\r\n",
+    # Node's ws, as the official SDK sends it (lowercase names)
+    b"GET /cassettes/chat/v1/realtime?model=m HTTP/1.1\r\nsec-websocket-version: 13\r\n"
+    b"sec-websocket-key: abc==\r\nconnection: Upgrade\r\nupgrade: websocket\r\n"
+    b"authorization: Bearer ek_x\r\nhost: localhost:1\r\n\r\n",
+    # a browser: Origin and subprotocols, the key in one of them
+    b"GET /v1/realtime?model=m HTTP/1.1\r\nHost: h\r\nOrigin: http://localhost:3000\r\n"
+    b"Upgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+    b"Sec-WebSocket-Protocol: realtime, openai-insecure-api-key.sk-x\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("head", CLIENT_HEADS)
+def test_what_clients_send_is_a_plain_upgrade(head: bytes) -> None:
+    assert is_plain_upgrade(head)
+    assert is_plain_upgrade(head + b"\x81\x05early")  # a frame sent right behind it
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /v1/realtime HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        b"GET /v1/models HTTP/1.1\r\nHost: h\r\n\r\n",  # no Upgrade: REST
+        b"GET /v1/realtime HTTP/1.1\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n\r\n",
+        b"GET /v1/realtime HTTP/1.1\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\n{}",
+        b"GET /v1/realtime HTTP/1.1\r\n Upgrade: websocket\r\n\r\n",  # malformed line
+        b"GET //h[/v1/realtime HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",  # bad target
+        b"GET /v1/realtime HTTP/1.1\r\nUpgrade: websocket\r\n",  # head not complete
+    ],
+)
+def test_anything_else_is_left_to_the_full_parse(head: bytes) -> None:
+    assert not is_plain_upgrade(head)
+
+
+_LINES = st.sampled_from(
+    [
+        b"Host: h",
+        b"Upgrade: websocket",
+        b"upgrade:\tWebSocket ",
+        b"Upgrade: h2c",
+        b"UPGRADE:websocket\r",
+        b"Upgrade: \x85websocket",
+        b"Connection: Upgrade",
+        b"Content-Length: 0",
+        b"content-length: x",
+        b"Transfer-Encoding: chunked",
+        b" Upgrade: websocket",
+        b"Upgrade : websocket",
+        b"no colon",
+        b":empty name",
+        b"X-Odd: a\nb",
+        b"X-Latin: \xe9",
+        b"",
+    ]
+)
+_REQUEST_LINES = st.sampled_from(
+    [
+        b"GET /v1/realtime?model=m HTTP/1.1",
+        b"GET /v1/realtime HTTP/1.0",
+        b"GET //x[/ HTTP/1.1",
+        b"GET / HTTP/1.1 extra",
+        b"GET /a b HTTP/1.1",
+        b"get /v1/realtime HTTP/1.1",
+        b"POST /v1/realtime HTTP/1.1",
+        b"GET",
+    ]
+)
+
+
+@given(_REQUEST_LINES, st.lists(_LINES, max_size=6), st.binary(max_size=4))
+def test_a_plain_upgrade_is_one_the_full_parse_reads_as_an_upgrade_without_body(
+    request_line: bytes, lines: list[bytes], after: bytes
+) -> None:
+    data = b"\r\n".join([request_line, *lines]) + b"\r\n\r\n" + after
+    if is_plain_upgrade(data):
+        request = parse_request(data)
+        assert isinstance(request, HttpRequest)
+        assert request.method == "GET" and request.body == b""
+        assert (request.header("Upgrade") or "").lower() == "websocket"

@@ -28,7 +28,14 @@ from typing import Any, ClassVar, cast
 from websockets.asyncio.server import ServerConnection
 
 from ..admin import ADMIN_PREFIX
-from ..http_request import INCOMPLETE, MAX_BODY, HttpRequest, complete_size, parse_request
+from ..http_request import (
+    INCOMPLETE,
+    MAX_BODY,
+    HttpRequest,
+    complete_size,
+    is_plain_upgrade,
+    parse_request,
+)
 from ..redaction import redact_target
 from ..responses import HttpResponse, error_response
 from ..upgrade import route, split_cassette_prefix
@@ -223,7 +230,7 @@ def _answer_head(
             if refused is not None:
                 return refused
         return admin(method, target)
-    if rest is not None:
+    if rest is not None and not is_plain_upgrade(head):
         request = parse_request(head)
         if request is INCOMPLETE:
             return _INCOMPLETE
