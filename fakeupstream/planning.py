@@ -19,6 +19,11 @@ here, in this order:
 6. **handshake**: :func:`~fakeupstream.handshake.decide` refuses with an HTTP status,
    answers with frames and a close, or replays the timeline (a :class:`ReplayPlan`).
 
+The server asks :meth:`ConnectionPlanner.admit` first, which makes only the checks
+the HTTP answer depends on and leaves the rest of an ordinary connection's plan
+(the report's view of the request, the GA checks, the event ids) to
+:meth:`ConnectionPlanner.prepare`, after the ``101``.
+
 A REST request (a client secret, a call) goes through the same selection and the
 same record-or-replay decision (:meth:`ConnectionPlanner.plan_rest`), so the key a
 backend mints and the socket that presents it land in one cassette.
@@ -44,12 +49,14 @@ from .redaction import redact_target
 from .report import ConnectionReport, Mismatch
 from .responses import HttpResponse, error_response, json_response
 from .rest import KeyAccepted, KeyRejected, KeyVerdict, invalid_key_steps
-from .upgrade import UpgradeRequest, route, split_cassette_prefix
+from .upgrade import REALTIME_PATH, UpgradeRequest, route, split_cassette_prefix
 from .wire import WireFrames
 
 __all__ = [
+    "Admission",
     "CassetteSource",
     "ConnectionPlanner",
+    "NeedsLoading",
     "Plan",
     "RecordPlan",
     "Refused",
@@ -110,6 +117,33 @@ Plan: TypeAlias = Refused | ReplayPlan | RecordPlan
 
 
 @dataclass(frozen=True, slots=True)
+class Admission:
+    """A connection accepted by :meth:`ConnectionPlanner.admit`, to be prepared later.
+
+    Nothing in it changes the answer to the upgrade request (every check that could
+    refuse it has passed), so :meth:`ConnectionPlanner.prepare` can make the rest of
+    its :class:`ReplayPlan` after the ``101``: the client is reading that answer
+    meanwhile, and a connection's setup waits on less.
+    """
+
+    id: int
+    target: str
+    headers: Sequence[tuple[str, str]]
+    subprotocols: Sequence[str]
+    cassette: Cassette
+    episode: int
+    """The connection's number for this cassette (its episode, the last one repeating)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsLoading:
+    """:meth:`ConnectionPlanner.admit` found cassette ``name`` not in memory: load it
+    (off the event loop), then admit again."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class RestPlan:
     """How a REST request is answered.
 
@@ -162,20 +196,72 @@ class ConnectionPlanner:
         """Tell whether connections to cassette ``name`` are recorded in this run."""
         return self._records is not None and valid_name(name) and self._records(name)
 
-    def cassette_for(self, target: str, *, selected: str | None) -> str | None:
-        """The cassette :meth:`plan` would load for ``target``, if any.
+    def admit(
+        self,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        subprotocols: Sequence[str],
+        *,
+        selected: str | None,
+        key: KeyVerdict | None = None,
+        cached: Callable[[str], Cassette | None] | None = None,
+    ) -> Plan | Admission | NeedsLoading:
+        """The part of :meth:`plan` that the answer to the upgrade request depends on.
 
-        The server loads it in a thread first, so that reading a large (or hostile)
-        file never blocks the event loop; :meth:`plan` then finds it cached.
+        A connection with nothing unusual about it (a realtime path, an allowed origin,
+        no key, a cassette replayed, loaded and valid, whose episode has neither
+        handshake rules nor faults) gets an :class:`Admission`: it takes its id and
+        its episode now, and :meth:`prepare` makes the same plan :meth:`plan` would
+        have made. Any other connection is planned whole, at once.
+
+        Args:
+            cached: where to find cassettes already in memory; a cassette not there
+                is a :class:`NeedsLoading` (nothing is taken: admit again once loaded).
+                ``None``: load from the source.
         """
         try:
             where = route(urlsplit(target).path)
-        except ValueError:
-            return None
+        except ValueError:  # a malformed target: plan() says so
+            where = None
         name = None if where is None else where.cassette or selected
-        if name is None or not valid_name(name) or self.records(name):
-            return None
-        return name
+        if (
+            name is None
+            or not valid_name(name)
+            or key is not None
+            or self.records(name)
+            or self.access.check_origin(headers) is not None
+        ):
+            return self.plan(target, headers, subprotocols, selected=selected, key=key)
+        if cached is not None:
+            cassette = cached(name)
+            if cassette is None:
+                return NeedsLoading(name)
+        else:
+            try:
+                cassette = self._source.load(name)
+            except (CassetteNotFound, CassetteError):
+                return self.plan(target, headers, subprotocols, selected=selected, key=key)
+        number = self._connections.get(cassette.name, 0)
+        episode = cassette.episode(number)
+        if episode.handshake.rules or episode.faults:
+            return self.plan(target, headers, subprotocols, selected=selected, key=key)
+        self._connections[cassette.name] = number + 1
+        return Admission(next(self._ids), target, headers, subprotocols, cassette, number)
+
+    def prepare(self, admission: Admission) -> ReplayPlan:
+        """The plan of an admitted connection: what :meth:`plan` would have made for it."""
+        request = UpgradeRequest.from_target(
+            admission.target, admission.headers, admission.subprotocols
+        )
+        report = self._report(admission.id, admission.cassette.name, admission.target, request)
+        plan = self._handshake(
+            admission.cassette,
+            request.with_path(REALTIME_PATH),
+            report,
+            number=admission.episode,
+        )
+        assert isinstance(plan, ReplayPlan)  # only handshake rules refuse, and it has none
+        return plan
 
     def plan(
         self,
@@ -210,9 +296,7 @@ class ConnectionPlanner:
             )
             return Refused(error_response(404, message, "not_found"), None)
         name = where.cassette or selected
-        report = ConnectionReport(
-            id=next(self._ids), cassette=name, path=redact_target(target), request=request.seen()
-        )
+        report = self._report(next(self._ids), name, target, request)
         request = request.with_path(where.path)
         forbidden = self.access.check_origin_of(request.header("Origin"))
         if forbidden is not None:
@@ -243,15 +327,26 @@ class ConnectionPlanner:
             return self._refuse(report, error_response(500, message, "invalid_cassette"))
         return self._handshake(cassette, request, report, key)
 
+    @staticmethod
+    def _report(
+        number: int, name: str | None, target: str, request: UpgradeRequest
+    ) -> ConnectionReport:
+        return ConnectionReport(
+            id=number, cassette=name, path=redact_target(target), request=request.seen()
+        )
+
     def _handshake(
         self,
         cassette: Cassette,
         request: UpgradeRequest,
         report: ConnectionReport,
         key: KeyVerdict | None = None,
+        *,
+        number: int | None = None,
     ) -> Plan:
-        number = self._connections.get(cassette.name, 0)
-        self._connections[cassette.name] = number + 1
+        if number is None:  # else admit() took it
+            number = self._connections.get(cassette.name, 0)
+            self._connections[cassette.name] = number + 1
         report.episode = min(number, len(cassette.episodes) - 1)
         episode = cassette.episode(number)
         ids = EventIds(report.id)

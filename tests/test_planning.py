@@ -11,7 +11,15 @@ import pytest
 from fakeupstream.access import TOKEN_HEADER, AccessPolicy
 from fakeupstream.cassette import Cassette
 from fakeupstream.exceptions import CassetteError, CassetteNotFound
-from fakeupstream.planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan, RestPlan
+from fakeupstream.planning import (
+    Admission,
+    ConnectionPlanner,
+    NeedsLoading,
+    RecordPlan,
+    Refused,
+    ReplayPlan,
+    RestPlan,
+)
 from fakeupstream.report import Outcome
 from fakeupstream.responses import HttpResponse
 from fakeupstream.storage.yaml_reader import loads_cassette
@@ -191,14 +199,19 @@ def test_http_answers_never_show_the_cassette_directory() -> None:
     assert b"/home/me" not in missing.response.body + broken.response.body
 
 
-def test_cassette_for_names_what_plan_would_load() -> None:
+def test_admit_asks_to_load_only_what_plan_would_load() -> None:
     planner = ConnectionPlanner(Source())
-    assert planner.cassette_for("/cassettes/a/v1/realtime?m=1", selected="b") == "a"
-    assert planner.cassette_for("/v1/realtime", selected="b") == "b"
-    assert planner.cassette_for("/v1/realtime", selected=None) is None
-    assert planner.cassette_for("/elsewhere", selected="b") is None
-    assert planner.cassette_for("//[::1/v1/realtime", selected="b") is None
-    assert planner.cassette_for("/cassettes/" + "x" * 300 + "/v1/realtime", selected=None) is None
+
+    def to_load(target: str, selected: str | None) -> str | None:
+        result = planner.admit(target, AUTH, [], selected=selected, cached=lambda _: None)
+        return result.name if isinstance(result, NeedsLoading) else None
+
+    assert to_load("/cassettes/a/v1/realtime?m=1", "b") == "a"
+    assert to_load("/v1/realtime", "b") == "b"
+    assert to_load("/v1/realtime", None) is None
+    assert to_load("/elsewhere", "b") is None
+    assert to_load("//[::1/v1/realtime", "b") is None
+    assert to_load("/cassettes/" + "x" * 300 + "/v1/realtime", None) is None
 
 
 # -- REST requests --------------------------------------------------------------------
@@ -234,3 +247,89 @@ def test_a_rest_request_to_a_recorded_cassette_is_recorded_by_its_own_clients_on
     page = [*with_token, ("Origin", "https://evil.example")]
     refused = planner.plan_rest("new", target, page)
     assert isinstance(refused, HttpResponse) and refused.status == 403
+
+
+FAULTY = textwrap.dedent(
+    """\
+    version: 1
+    faults: [{at: upgrade, refuse: 503}]
+    timeline: [{server: {type: session.created}}]
+    """
+)
+REQUESTS = [
+    ("/v1/realtime?model=m", AUTH, "a"),
+    ("/v1/realtime", AUTH, "a"),  # no model: a GA answer after the 101
+    ("/v1/realtime?model=m", [], "a"),  # no key: the same
+    ("/cassettes/a/v1/realtime?model=m&api-key=sk-secret", AUTH, None),
+    ("/v1/realtime?model=m", [*AUTH, ("OpenAI-Beta", "realtime=v1")], "beta"),  # a rule
+    ("/v1/realtime?model=m", AUTH, "faulty"),  # an upgrade fault
+    ("/v1/realtime?model=m", [*AUTH, ("Origin", "https://evil.example")], "a"),
+    ("/v1/realtime?model=m", AUTH, "missing"),
+    ("/v1/realtime?model=m", AUTH, "broken"),
+    ("/v1/realtime?model=m", AUTH, None),
+    ("/v2/else", AUTH, "a"),
+    ("/v1/realtime?model=m", AUTH, "rec"),
+]
+
+
+def outcome(result: object) -> object:
+    """What a plan says, comparable across planners (ids and reports as dicts)."""
+    assert not isinstance(result, Admission)
+    if isinstance(result, Refused):
+        return (
+            "refused",
+            result.response,
+            None if result.report is None else result.report.to_json(),
+        )
+    if isinstance(result, RecordPlan):
+        return ("record", result.name, result.request, result.report.to_json())
+    assert isinstance(result, ReplayPlan)
+    return (
+        "replay",
+        result.cassette.name,
+        tuple(result.steps),
+        result.faults,
+        result.session,
+        result.report.to_json(),
+        result.ids.next(),
+    )
+
+
+def test_admitting_then_preparing_plans_what_plan_plans() -> None:
+    def planner() -> ConnectionPlanner:
+        source = Source(a=TWO_EPISODES, beta=BETA, faulty=FAULTY, broken="broken")
+        return ConnectionPlanner(source, records=lambda name: name == "rec")
+
+    whole, halves = planner(), planner()
+    admitted = 0
+    for target, headers, selected in REQUESTS * 2:  # twice: the second episodes too
+        expected = whole.plan(target, headers, [], selected=selected)
+        result = halves.admit(target, headers, [], selected=selected)
+        if isinstance(result, Admission):
+            admitted += 1
+            result = halves.prepare(result)
+        assert outcome(result) == outcome(expected), (target, selected)
+    assert admitted == 8  # the first four requests, twice: nothing unusual about them
+
+
+def test_admission_takes_the_id_and_episode_at_once_and_leaves_the_rest_for_later() -> None:
+    source = Source(a=TWO_EPISODES)
+    planner = ConnectionPlanner(source)
+    first = planner.admit("/v1/realtime?model=m", AUTH, [], selected="a")
+    second = planner.admit("/v1/realtime?model=m", AUTH, [], selected="a")
+    assert isinstance(first, Admission) and isinstance(second, Admission)
+    assert (first.id, first.episode, second.id, second.episode) == (1, 0, 2, 1)
+    later = planner.prepare(second)  # prepared in any order, each keeps what it took
+    sooner = planner.prepare(first)
+    assert (sooner.report.id, sooner.report.episode) == (1, 0)
+    assert (later.report.id, later.report.episode) == (2, 1)
+    assert later.report.request is not None and later.report.outcome is Outcome.REPLAYED
+
+
+def test_a_cassette_not_in_memory_is_loaded_before_anything_is_taken() -> None:
+    source = Source(a=TWO_EPISODES)
+    planner = ConnectionPlanner(source)
+    waiting = planner.admit("/v1/realtime?model=m", AUTH, [], selected="a", cached=lambda _: None)
+    assert waiting == NeedsLoading("a") and source.loads == []
+    loaded = planner.admit("/v1/realtime?model=m", AUTH, [], selected="a", cached=source.load)
+    assert isinstance(loaded, Admission) and (loaded.id, loaded.episode) == (1, 0)

@@ -21,7 +21,7 @@ from fakeupstream.access import AccessPolicy
 from fakeupstream.admin import handle_admin
 from fakeupstream.cassette import Cassette
 from fakeupstream.exceptions import CassetteNotFound
-from fakeupstream.planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
+from fakeupstream.planning import Admission, ConnectionPlanner, RecordPlan, Refused, ReplayPlan
 from fakeupstream.replay import ReplaySession
 from fakeupstream.report import ConnectionReport
 from fakeupstream.responses import HttpResponse, error_response
@@ -107,14 +107,29 @@ class State:
 def test_the_planner_answers_every_upgrade_request(
     target: str, headers: list[tuple[str, str]], subprotocols: list[str], selected: str | None
 ) -> None:
-    planner = ConnectionPlanner(
-        Source(), records=lambda name: name == "nope", access=AccessPolicy(client_token="tok")
-    )
-    planner.cassette_for(target, selected=selected)
-    plan = planner.plan(target, headers, subprotocols, selected=selected)
+    def planner() -> ConnectionPlanner:
+        return ConnectionPlanner(
+            Source(), records=lambda name: name == "nope", access=AccessPolicy(client_token="tok")
+        )
+
+    plan = planner().plan(target, headers, subprotocols, selected=selected)
     assert isinstance(plan, Refused | ReplayPlan | RecordPlan)
     if isinstance(plan, Refused):
         assert 400 <= plan.response.status < 500
+    halves = planner()  # admitted, then prepared: the same plan
+    admitted = halves.admit(target, headers, subprotocols, selected=selected)
+    if isinstance(admitted, Admission):
+        admitted = halves.prepare(admitted)
+    assert describe(admitted) == describe(plan)
+
+
+def describe(plan: object) -> object:
+    if isinstance(plan, Refused):
+        return (plan.response, None if plan.report is None else plan.report.to_json())
+    if isinstance(plan, RecordPlan):
+        return (plan.name, plan.request, plan.report.to_json())
+    assert isinstance(plan, ReplayPlan)
+    return (tuple(plan.steps), plan.faults, plan.session, plan.report.to_json(), plan.ids.next())
 
 
 @PROPERTY

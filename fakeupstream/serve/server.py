@@ -18,7 +18,7 @@ import http
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -35,7 +35,14 @@ from ..exceptions import CassetteError, CassetteNotFound
 from ..faults import Fault, FaultBoard, build_fault
 from ..http_request import HttpRequest
 from ..ids import IdRewriter, base62
-from ..planning import ConnectionPlanner, RecordPlan, Refused, ReplayPlan
+from ..planning import (
+    Admission,
+    ConnectionPlanner,
+    NeedsLoading,
+    RecordPlan,
+    Refused,
+    ReplayPlan,
+)
 from ..recordmode import RecordPolicy
 from ..replay import ReplayOptions, ReplaySession
 from ..report import ConnectionReport, Outcome
@@ -147,7 +154,9 @@ class FakeUpstream:
         self._current = cassette
         # Bounded, so a long-running `fakeupstream serve` does not grow without end.
         self._reports: collections.deque[ConnectionReport] = collections.deque(maxlen=MAX_REPORTS)
-        self._plans: dict[ServerConnection, ReplayPlan] = {}
+        # Accepted connections whose handler has not run yet: an Admission is prepared
+        # into its ReplayPlan by the handler (after the 101).
+        self._plans: dict[ServerConnection, ReplayPlan | Admission] = {}
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -398,16 +407,13 @@ class FakeUpstream:
     def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | Awaitable[Response | None] | None:
-        name = self._planner.cassette_for(request.path, selected=self._current)
-        if name is None or self.library.is_current(name):
-            return self._execute(connection, request)  # nothing to parse: no thread
-        return self._load_then_execute(connection, request, name)
+        return self._admit(connection, request, cached=self.library.cached)
 
-    async def _load_then_execute(
+    async def _load_then_admit(
         self, connection: ServerConnection, request: Request, name: str
     ) -> Response | None:
         await self._load_off_loop(name)
-        answer = self._execute(connection, request)
+        answer = self._admit(connection, request, cached=None)  # loaded, or an error to tell
         return await answer if isinstance(answer, Awaitable) else answer
 
     async def _load_off_loop(self, name: str) -> None:
@@ -418,21 +424,30 @@ class FakeUpstream:
         with contextlib.suppress(CassetteError, CassetteNotFound):
             await asyncio.to_thread(self.library.load, name)
 
-    def _execute(
-        self, connection: ServerConnection, request: Request
+    def _admit(
+        self,
+        connection: ServerConnection,
+        request: Request,
+        cached: Callable[[str], Cassette | None] | None,
     ) -> Response | Awaitable[Response | None] | None:
         headers = list(request.headers.raw_items())
         offered = _offered_subprotocols(request.headers)
         key = self._rest.check_key(headers, offered, time.time()) or self._rest.sideband(
             request.path
         )
-        plan = self._planner.plan(
-            target_with_model(request.path, key),
-            headers,
-            offered,
-            selected=self._current,
-            key=key,
+        target = target_with_model(request.path, key)
+        admitted = self._planner.admit(
+            target, headers, offered, selected=self._current, key=key, cached=cached
         )
+        if isinstance(admitted, NeedsLoading):  # nothing taken yet: load, then admit again
+            return self._load_then_admit(connection, request, admitted.name)
+        armed = self.faults.take()
+        if isinstance(admitted, Admission) and not armed:
+            # The common case: the rest of the plan is made once the 101 is on its way.
+            self._plans[connection] = admitted
+            self._enter()
+            return None
+        plan = self._planner.prepare(admitted) if isinstance(admitted, Admission) else admitted
         if plan.report is not None:
             self._reports.append(plan.report)
         if isinstance(plan, Refused):
@@ -442,7 +457,6 @@ class FakeUpstream:
         if isinstance(plan, RecordPlan):
             assert self._relay is not None
             return self._open_relay(connection, plan)
-        armed = self.faults.take()
         if armed:
             plan = dataclasses.replace(plan, faults=(*armed, *plan.faults))
         plan, held = upgrade_fault(connection, plan)
@@ -454,6 +468,14 @@ class FakeUpstream:
         self._enter()
         return held  # None, or the hold of a `delay` fault
 
+    def _prepared(self, admitted: ReplayPlan | Admission) -> ReplayPlan:
+        """The replay plan of a connection the server has accepted (or is accepting)."""
+        if isinstance(admitted, ReplayPlan):
+            return admitted
+        plan = self._planner.prepare(admitted)
+        self._reports.append(plan.report)
+        return plan
+
     async def _open_relay(self, connection: ServerConnection, plan: RecordPlan) -> Response | None:
         assert self._relay is not None
         refusal = await self._relay.open(connection, plan)
@@ -464,15 +486,17 @@ class FakeUpstream:
     ) -> None:
         if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
             return
-        plan = self._plans.pop(connection, None)
-        if plan is not None:  # websockets refused the upgrade itself (e.g. not a WebSocket)
+        admitted = self._plans.pop(connection, None)
+        if admitted is not None:  # websockets refused the upgrade itself (not a WebSocket)
+            plan = self._prepared(admitted)
             plan.report.refuse(f"HTTP {response.status_code}")
             self._log(plan.report, status=response.status_code)
             self._leave()
 
     def _lost(self, connection: ServerConnection) -> None:
-        plan = self._plans.pop(connection, None)  # the handler took it, if it ran
-        if plan is not None:
+        admitted = self._plans.pop(connection, None)  # the handler took it, if it ran
+        if admitted is not None:
+            plan = self._prepared(admitted)
             plan.report.refuse("the connection ended during the handshake")
             self._log(plan.report)
             self._leave()
@@ -483,10 +507,11 @@ class FakeUpstream:
         if self._relay is not None and self._relay.owns(ws):
             await self._relay.serve(ws)
             return
-        plan = self._plans.pop(ws, None)
-        if plan is None:  # pragma: no cover - process_request always leaves a plan
+        admitted = self._plans.pop(ws, None)
+        if admitted is None:  # pragma: no cover - process_request always leaves a plan
             await ws.close(1011, "fakeupstream: no plan for this connection")
             return
+        plan = self._prepared(admitted)
         session = self._session(plan)
         report = plan.report
         logger.debug("connection %d: %s, cassette %r", report.id, report.path, report.cassette)

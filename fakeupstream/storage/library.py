@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from ..cassette import Cassette, valid_name
@@ -89,6 +90,19 @@ class CassetteLibrary:
             entry is not None and entry[0] == key
             for entry in (self._cache.get(name), self._failed.get(name))
         )
+
+    def cached(self, name: str) -> Cassette | None:
+        """The cassette :meth:`load` would answer from memory, or ``None`` (not loaded
+        yet, changed since, or its last load failed). One ``stat``, no parsing."""
+        path = self._paths.get(name)
+        entry = self._cache.get(name)
+        if path is None or entry is None:
+            return None
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return entry[1] if entry[0] == (stat.st_mtime_ns, stat.st_size) else None
 
     def load(self, name: str) -> Cassette:
         """Load cassette ``name``.

@@ -195,7 +195,9 @@ async def test_a_plain_http_request_is_refused_and_reported(fake: FakeUpstream) 
     assert status == 426
     await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
     [report] = fake.reports()
-    assert report.outcome == "refused"
+    assert report.outcome == "refused" and report.close_reason == "HTTP 426"
+    assert report.request is not None
+    assert report.request.path == "/cassettes/session/v1/realtime"
 
 
 @pytest.mark.asyncio
