@@ -165,6 +165,16 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """The median of the round-by-round ratios ``numerators[i] / denominators[i]``.
+
+    Two servers measured in the same round ran within a second of each other, under
+    the same load from everything else on the machine; a round's ratio cancels that
+    load, which moves single rounds by a factor of 2 on a shared VM.
+    """
+    return median([a / b for a, b in zip(numerators, denominators, strict=True)])
+
+
 def spread(values: Sequence[float]) -> str:
     """``min-max`` of ``values`` for the report."""
     return f"{min(values):,.0f}-{max(values):,.0f}"
