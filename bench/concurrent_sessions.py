@@ -1,6 +1,6 @@
 """N concurrent full ``text_response`` sessions: fakeupstream vs a hand-written server.
 
-    python bench/concurrent_sessions.py [--sessions 100 1000 2000] [--rounds 3]
+    python bench/concurrent_sessions.py [--sessions 100 1000 2000] [--rounds 5]
                                         [--client lean|websockets] [--workers N]
                                         [--proxy] [--baseline DIR] [--json FILE]
 
@@ -58,6 +58,7 @@ from harness import (
     fake_argv,
     load_exchange,
     median,
+    paired_ratio,
     percentile,
     raise_open_files_limit,
     rounds_order,
@@ -284,7 +285,8 @@ def summarize(
 ) -> tuple[float, float]:
     """Print the medians of every server at N ``sessions`` and their ratios; return the
     two that have targets: fake/bare sessions/s and p99."""
-    print(f"N={sessions} (medians of {args.rounds} rounds, all causal):")
+    print(f"N={sessions} (medians of {args.rounds} rounds, all causal; ratios: the median of")
+    print("  the rounds' own ratios, each round running every server once):")
     for name, run in runs.items():
         print(
             f"  {name:<8} {median(run['rate']):>6,.0f} sessions/s   p50 "
@@ -292,20 +294,20 @@ def summarize(
             f"CPU {median(run['cpu_ms']):.2f} ms/session "
             f"(client {median(run['client_cpu_ms']):.2f})"
         )
-    rate_ratio = median(runs["fake"]["rate"]) / median(runs["bare"]["rate"])
-    p99_ratio = median(runs["fake"]["p99"]) / median(runs["bare"]["p99"])
+    rate_ratio = paired_ratio(runs["fake"]["rate"], runs["bare"]["rate"])
+    p99_ratio = paired_ratio(runs["fake"]["p99"], runs["bare"]["p99"])
     print(f"  fake/bare sessions/s {verdict(rate_ratio, args.target_rate)}")
     print(f"  fake/bare p99        {verdict(p99_ratio, args.target_p99, higher=False)}")
     if "baseline" in runs:
-        before_rate = median(runs["baseline"]["rate"]) / median(runs["bare"]["rate"])
-        before_p99 = median(runs["baseline"]["p99"]) / median(runs["bare"]["p99"])
+        before_rate = paired_ratio(runs["baseline"]["rate"], runs["bare"]["rate"])
+        before_p99 = paired_ratio(runs["baseline"]["p99"], runs["bare"]["p99"])
         print(f"  baseline/bare sessions/s {before_rate:.2f}, p99 {before_p99:.2f}")
     for name in runs:
         if name.startswith("fake-"):
-            scaling = median(runs[name]["rate"]) / median(runs["fake"]["rate"])
+            scaling = paired_ratio(runs[name]["rate"], runs["fake"]["rate"])
             print(f"  {name}/fake sessions/s {scaling:.2f} (1 to {args.workers} workers)")
     if "proxy" in runs:
-        via = median(runs["proxy"]["rate"]) / median(runs["fake"]["rate"])
+        via = paired_ratio(runs["proxy"]["rate"], runs["fake"]["rate"])
         print(f"  proxy/direct sessions/s {via:.2f}")
     return rate_ratio, p99_ratio
 
@@ -362,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sessions", type=int, nargs="+", default=[100, 1000, 2000], help="N, at once"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="measured batches per server")
+    parser.add_argument("--rounds", type=int, default=5, help="measured batches per server")
     parser.add_argument("--proxy", action="store_true", help="also measure through the proxy")
     parser.add_argument(
         "--workers", type=int, default=1, help="also measure `serve --workers N` (N > 1)"
