@@ -407,14 +407,20 @@ class ReplaySession:
 
     # -- output ---------------------------------------------------------------------------
 
-    def due(self, now: float) -> list[Action]:
-        """Return what must be sent at ``now``, in order, and advance past it."""
+    def due(self, now: float, limit: int | None = None) -> list[Action]:
+        """Return what must be sent at ``now``, in order, and advance past it.
+
+        With ``limit``, stop after that many recorded steps: the caller sends them and
+        asks again, so the first frames of a long stream go out before the rest is
+        worked out (at speed 0, a whole timeline can be due at once).
+        """
         out, self._outbox = self._outbox, []
+        end = len(self._steps) if limit is None else len(out) + limit
         # The hottest loop of a replay: one pass per step, on locals, with each step's
         # kind worked out once per timeline (wire.kinds) instead of isinstance checks.
         steps, kinds, skipped = self._steps, self._wire.kinds, self._skipped
         cursor, last, speed = self._cursor, self._last_time, self._speed
-        while not self.closed and cursor < len(steps):
+        while not self.closed and cursor < len(steps) and len(out) < end:
             kind = kinds[cursor]
             if kind == CLIENT_FRAME:
                 if cursor >= self._client_cursor:

@@ -308,3 +308,20 @@ def test_a_missing_audio_run_is_still_a_mismatch() -> None:
     assert mismatch.differences == [
         "type: expected 'input_audio_buffer.append', got 'input_audio_buffer.commit'"
     ]
+
+
+def test_a_limit_hands_out_what_is_due_a_few_steps_at_a_time() -> None:
+    deltas = "".join(f"  - server: {{type: d, n: {n}}}\n" for n in range(5))
+    s = session(cassette(f"version: 1\ntimeline:\n{deltas}  - close: {{code: 1000}}\n"))
+    batches = [s.due(0.0, limit=2) for _ in range(4)]
+    assert [len(batch) for batch in batches] == [2, 2, 2, 0]
+    sent = [json.loads(a.data)["n"] for batch in batches for a in batch if isinstance(a, Send)]
+    assert sent == [0, 1, 2, 3, 4]
+    assert isinstance(batches[2][-1], Close) and s.closed
+    assert s.finish(1000, "", by="server").played == 6
+
+
+def test_a_limit_counts_recorded_steps_not_what_the_session_made_up() -> None:
+    s = session(cassette(CHAT))
+    send(s, {"type": "no.such.event"})  # answered with an error, made up here
+    assert types(s.due(0.0, limit=1)) == ["error", "session.created"]

@@ -21,7 +21,14 @@ from .burst import send_burst
 from .fault_runner import FaultRunner
 from .logs import frame_summary
 
-__all__ = ["replay_loop"]
+__all__ = ["BATCH", "FIRST_BATCH", "replay_loop"]
+
+BATCH = 256
+"""Steps worked out and sent at a time: a connection replaying a long stream does not
+hold the event loop for the whole of it (at speed 0, a timeline can be due at once)."""
+FIRST_BATCH = 16
+"""The first time, fewer: a long stream's first frames go out without waiting for
+the next 255 to be framed."""
 
 logger = logging.getLogger("fakeupstream")
 
@@ -43,8 +50,11 @@ async def replay_loop(
     log_frames = logger.isEnabledFor(logging.DEBUG)  # -v: one line per frame
     if faults is not None and await faults.start():
         return
+    limit = FIRST_BATCH  # the first frames go out as soon as they can
     while True:
-        frames, close = _split_due(session.due(loop.time()))
+        actions = session.due(loop.time(), limit=limit)
+        full, limit = len(actions) >= limit, BATCH
+        frames, close = _split_due(actions)
         if config is not None:
             frames = [with_session_config(data, config) for data in frames]
         if log_frames:
@@ -59,6 +69,9 @@ async def replay_loop(
             await ws.close(close.code, close.reason)
             session.finish(close.code, close.reason, by="server")
             return
+        if full:  # more may be due already: send it before waiting
+            await asyncio.sleep(0)  # and let the other connections have their turn
+            continue
         deadline = session.deadline()
         if deadline is None:  # waiting on the client: no timer to arm and cancel
             message = await ws.recv()

@@ -14,6 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from fakeupstream import CassetteNotFound, FakeUpstream
 from fakeupstream.replay import ReplayOptions
+from fakeupstream.serve.replay_loop import BATCH
 
 from ..helpers import AUTH, TIMEOUT, http, recv_event, recv_until_closed, send_event, ws_connect
 
@@ -377,3 +378,23 @@ async def test_the_report_shows_the_upgrade_request_a_client_sent(fake: FakeUpst
     assert headers["x-trace"] == "t-1"
     assert "openai-beta" not in headers
     assert AUTH["Authorization"].split()[1] not in str(body)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_longer_than_a_batch_arrives_whole_in_order(tmp_path: Path) -> None:
+    count = 2 * BATCH + 7
+    deltas = "".join(
+        f"  - server: {{type: response.output_text.delta, n: {n}}}\n" for n in range(count)
+    )
+    (tmp_path / "long.yaml").write_text(
+        "version: 1\ntimeline:\n  - server: {type: session.created, session: {}}\n"
+        f"{deltas}  - close: {{code: 1000, reason: done}}\n"
+    )
+    async with FakeUpstream(tmp_path, "long") as fake:
+        async with ws_connect(f"{fake.url}/v1/realtime?model=m") as ws:
+            events, code, _ = await recv_until_closed(ws)
+        assert [event.get("n") for event in events[1:]] == list(range(count))
+        assert code == 1000
+        await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
+        [report] = fake.reports()
+        assert (report.played, report.total) == (count + 2, count + 2)
