@@ -8,9 +8,10 @@ Both servers stream the same N text events of ~200 bytes (a streamed
 cassette at speed 0, the anchor (``bench/bare_server.py stream``) from frames
 encoded before the first connection, with ``send()`` per frame. Timing runs
 from the moment the WebSocket is open to the last frame. It prints each round,
-the medians, server CPU per frame, and the fake/bare ratio (the median of the
-rounds' own ratios: each round runs every server once, so both share the rest of
-the machine's load) against the target (exit status 1 below it).
+the medians, server CPU per frame, how long the first frame took, and the
+fake/bare ratio (the median of the rounds' own ratios: each round runs every
+server once, so both share the rest of the machine's load) against the target
+(exit status 1 below it).
 """
 
 from __future__ import annotations
@@ -41,12 +42,16 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 
-async def receive_stream(url: str, frames: int) -> float:
-    """Receive the whole stream once; return frames per second."""
+async def receive_stream(url: str, frames: int) -> tuple[float, float]:
+    """Receive the whole stream once; return frames per second, and the seconds from
+    the open connection to the first frame."""
     async with connect(url, additional_headers=AUTH, compression=None, max_size=None) as ws:
         received = 0
         started = time.perf_counter()
         try:
+            await ws.recv()
+            first = time.perf_counter() - started
+            received += 1
             while True:
                 await ws.recv()
                 received += 1
@@ -54,7 +59,7 @@ async def receive_stream(url: str, frames: int) -> float:
             elapsed = time.perf_counter() - started
     if received != frames:
         raise RuntimeError(f"{url}: received {received} frames, expected {frames}")
-    return received / elapsed
+    return received / elapsed, first
 
 
 async def run(args: argparse.Namespace) -> bool:
@@ -71,10 +76,13 @@ async def run(args: argparse.Namespace) -> bool:
                 await receive_stream(url, args.frames)
             rates: dict[str, list[float]] = {name: [] for name in urls}
             cpu: dict[str, list[float]] = {name: [] for name in urls}
+            first: dict[str, list[float]] = {name: [] for name in urls}
             for round_ in range(args.rounds):
                 for name in rounds_order(list(urls), round_):
                     before = cpu_seconds(pids[name])
-                    rates[name].append(await receive_stream(urls[name], args.frames))
+                    rate, latency = await receive_stream(urls[name], args.frames)
+                    rates[name].append(rate)
+                    first[name].append(latency)
                     cpu[name].append((cpu_seconds(pids[name]) - before) / args.frames * 1e6)
                 line = "   ".join(f"{name} {rates[name][-1]:>9,.0f}" for name in urls)
                 print(f"round {round_ + 1}: {line} frames/s", flush=True)
@@ -83,6 +91,7 @@ async def run(args: argparse.Namespace) -> bool:
         print(
             f"  {name:<8} {median(rates[name]):>9,.0f} frames/s (median; {spread(rates[name])})"
             f"   server CPU {median(cpu[name]):.1f} us/frame"
+            f"   first frame {median(first[name]) * 1e3:.2f} ms"
         )
     ratio = paired_ratio(rates["fake"], rates["bare"])
     results = {
@@ -90,6 +99,7 @@ async def run(args: argparse.Namespace) -> bool:
         "rounds": args.rounds,
         "frames_per_s": rates,
         "cpu_us_per_frame": cpu,
+        "first_frame_s": first,
         "ratio": ratio,
         "ratio_of_medians": median(rates["fake"]) / median(rates["bare"]),
         "target": args.target,

@@ -45,12 +45,20 @@ from websockets.asyncio.client import connect
 CASSETTE = "text_response"
 
 
-async def setups(url: str, sessions: int) -> float:
-    """Open, receive the first event and close ``sessions`` times; return sessions/s."""
+async def setups(url: str, sessions: int, phases: list[tuple[float, float]] | None = None) -> float:
+    """Open, receive the first event and close ``sessions`` times; return sessions/s.
+
+    With ``phases``, append each session's seconds to open (the 101 read) and from
+    then to its first event.
+    """
     started = time.perf_counter()
     for _ in range(sessions):
+        opening = time.perf_counter()
         async with connect(url, additional_headers=AUTH, compression=None) as ws:
+            opened = time.perf_counter()
             first = json.loads(await ws.recv())
+            if phases is not None:
+                phases.append((opened - opening, time.perf_counter() - opened))
             if first.get("type") != "session.created":
                 raise RuntimeError(f"{url}: first event {first.get('type')!r}")
     return sessions / (time.perf_counter() - started)
@@ -71,10 +79,11 @@ async def run(args: argparse.Namespace) -> bool:
                 await setups(url, min(args.sessions, 50))
             rates: dict[str, list[float]] = {name: [] for name in urls}
             cpu: dict[str, list[float]] = {name: [] for name in urls}
+            phases: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
             for round_ in range(args.rounds):
                 for name in rounds_order(list(urls), round_):
                     before = cpu_seconds(pids[name])
-                    rates[name].append(await setups(urls[name], args.sessions))
+                    rates[name].append(await setups(urls[name], args.sessions, phases[name]))
                     cpu[name].append((cpu_seconds(pids[name]) - before) / args.sessions * 1e6)
                 line = "   ".join(f"{name} {rates[name][-1]:>7,.0f}" for name in urls)
                 print(f"round {round_ + 1}: {line} sessions/s", flush=True)
@@ -84,12 +93,16 @@ async def run(args: argparse.Namespace) -> bool:
             f"  {name:<8} {median(rates[name]):>7,.0f} sessions/s (median; {spread(rates[name])})"
             f"   server CPU {median(cpu[name]):,.0f} us/session"
         )
+        opening = median([open_ for open_, _ in phases[name]]) * 1e6
+        first = median([first for _, first in phases[name]]) * 1e6
+        print(f"  {'':<8} open {opening:,.0f} us, then the first event {first:,.0f} us (medians)")
     ratio = paired_ratio(rates["fake"], rates["bare"])
     results = {
         "sessions": args.sessions,
         "rounds": args.rounds,
         "sessions_per_s": rates,
         "cpu_us_per_session": cpu,
+        "open_then_first_s": phases,
         "ratio": ratio,
         "ratio_of_medians": median(rates["fake"]) / median(rates["bare"]),
         "target": args.target,

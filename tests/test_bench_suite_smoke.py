@@ -52,8 +52,10 @@ def test_each_benchmark_writes_its_results(results: dict[str, Path]) -> None:
     replay = json.loads(results["replay"].read_text())
     assert set(replay["frames_per_s"]) == {"bare", "fake"}
     assert replay["machine"]["cpus"] >= 1
+    assert len(replay["first_frame_s"]["fake"]) == replay["rounds"]
     setup = json.loads(results["setup"].read_text())
     assert set(setup["sessions_per_s"]) == {"bare", "fake"}
+    assert len(setup["open_then_first_s"]["fake"]) == setup["sessions"] * setup["rounds"]
     concurrent = json.loads(results["concurrent"].read_text())
     assert set(concurrent["runs"]) == {"2", "3"}
     assert set(concurrent["runs"]["3"]) == {"bare", "fake", "fake-2w", "proxy"}
@@ -84,3 +86,12 @@ def test_a_run_that_misses_its_target_says_fail_and_exits_1() -> None:
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL" in result.stdout
+
+
+def test_the_bytecode_count_runs_and_counts_every_server(tmp_path: Path) -> None:
+    output = tmp_path / "opcodes.json"
+    out = run("opcodes.py", "--sessions", "3", "--json", str(output))
+    assert "bare server" in out
+    counts = json.loads(output.read_text())["per_session"]
+    assert set(counts) == {"bare", "fake"}
+    assert all(count > 1000 for count in counts.values())  # a setup runs thousands
