@@ -18,7 +18,7 @@ import http
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -26,7 +26,6 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.typing import Subprotocol
 
 from ..access import AccessPolicy
 from ..admin import cassette_to_load, handle_admin, lists_cassettes
@@ -183,7 +182,9 @@ class FakeUpstream:
             self._requested_port,
             process_request=self._process_request,
             process_response=self._process_response,
-            select_subprotocol=_select_subprotocol,
+            # No select_subprotocol: websockets binds it to each connection's protocol,
+            # a reference cycle that leaves every connection to the garbage collector
+            # (about 60 objects each); _process_response names the subprotocol instead.
             server_header=None,
             # The handshake includes the upstream's when recording: leave it room.
             open_timeout=_OPEN_TIMEOUT + (self._relay.config.connect_timeout if self._relay else 0),
@@ -485,6 +486,10 @@ class FakeUpstream:
         self, connection: ServerConnection, request: Request, response: Response
     ) -> None:
         if response.status_code == http.HTTPStatus.SWITCHING_PROTOCOLS:
+            # Browsers offer ["realtime", "openai-insecure-api-key.<key>"] and fail unless
+            # the server selects one; the GA API selects "realtime".
+            if "realtime" in _offered_subprotocols(request.headers):
+                response.headers["Sec-WebSocket-Protocol"] = "realtime"
             return
         admitted = self._plans.pop(connection, None)
         if admitted is not None:  # websockets refused the upgrade itself (not a WebSocket)
@@ -623,14 +628,6 @@ def _offered_subprotocols(headers: Headers) -> list[str]:
         for item in value.split(",")
         if item.strip()
     ]
-
-
-def _select_subprotocol(
-    connection: ServerConnection, subprotocols: Sequence[Subprotocol]
-) -> Subprotocol | None:
-    # Browsers offer ["realtime", "openai-insecure-api-key.<key>"] and fail unless the
-    # server selects one; the GA API selects "realtime".
-    return Subprotocol("realtime") if "realtime" in subprotocols else None
 
 
 def _to_websockets(response: HttpResponse) -> Response:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import websockets.version
 from freezegun import freeze_time
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import InvalidStatus
 
 from fakeupstream import CassetteNotFound, FakeUpstream
@@ -398,3 +401,34 @@ async def test_a_stream_longer_than_a_batch_arrives_whole_in_order(tmp_path: Pat
         await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
         [report] = fake.reports()
         assert (report.played, report.total) == (count + 2, count + 2)
+
+
+@pytest.mark.skipif(
+    int(websockets.version.version.split(".")[0]) < 17,
+    reason="websockets 14-16 leave each connection in reference cycles of their own",
+)
+@pytest.mark.asyncio
+async def test_a_finished_connection_is_freed_without_the_garbage_collector(
+    fake: FakeUpstream,
+) -> None:
+    # A reference cycle through each connection (websockets binds a select_subprotocol
+    # callback to it) would leave ~60 objects per connection to the collector.
+    def alive() -> int:
+        return sum(issubclass(type(o), ServerConnection) for o in gc.get_objects())
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = alive()  # another test's server may have some
+        for offered in (None, ["realtime"]):
+            async with ws_connect(realtime(fake, "session"), subprotocols=offered) as ws:
+                await recv_event(ws)
+                assert ws.subprotocol == (offered[0] if offered else None)
+        await asyncio.wait_for(fake.wait_idle(), TIMEOUT)
+        for _ in range(100):  # the closing callbacks may still have to run
+            if alive() <= before:
+                break
+            await asyncio.sleep(0.01)
+        assert alive() <= before
+    finally:
+        gc.enable()
