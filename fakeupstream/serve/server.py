@@ -38,6 +38,7 @@ from ..planning import (
     Admission,
     ConnectionPlanner,
     NeedsLoading,
+    Plan,
     RecordPlan,
     Refused,
     ReplayPlan,
@@ -442,13 +443,15 @@ class FakeUpstream:
         )
         if isinstance(admitted, NeedsLoading):  # nothing taken yet: load, then admit again
             return self._load_then_admit(connection, request, admitted.name)
-        armed = self.faults.take()
-        if isinstance(admitted, Admission) and not armed:
-            # The common case: the rest of the plan is made once the 101 is on its way.
-            self._plans[connection] = admitted
-            self._enter()
-            return None
-        plan = self._planner.prepare(admitted) if isinstance(admitted, Admission) else admitted
+        if isinstance(admitted, Admission):
+            if not self.faults.armed():
+                # The common case: the rest of the plan is made once the 101 is on its way.
+                self._plans[connection] = admitted
+                self._enter()
+                return None
+            plan: Plan = self._planner.prepare(admitted)  # a fault may act on the upgrade
+        else:
+            plan = admitted
         if plan.report is not None:
             self._reports.append(plan.report)
         if isinstance(plan, Refused):
@@ -458,6 +461,7 @@ class FakeUpstream:
         if isinstance(plan, RecordPlan):
             assert self._relay is not None
             return self._open_relay(connection, plan)
+        armed = self.faults.take()  # a connection that is replayed takes the armed faults
         if armed:
             plan = dataclasses.replace(plan, faults=(*armed, *plan.faults))
         plan, held = upgrade_fault(connection, plan)

@@ -370,3 +370,14 @@ async def test_delete_and_reset_disarm(fake: FakeUpstream) -> None:
     assert (await http(fake.http_url, "POST", "/__fakeupstream/reset"))[0] == 200
     assert await http(fake.http_url, "GET", "/__fakeupstream/faults") == (200, {"faults": []})
     assert (await http(fake.http_url, "GET", "/__fakeupstream/fault"))[0] == 405
+
+
+@pytest.mark.asyncio
+async def test_an_armed_fault_waits_for_a_connection_that_is_replayed(fake: FakeUpstream) -> None:
+    await arm(fake, "kind=close&after=1&code=4000&reason=custom")
+    with pytest.raises(InvalidStatus):  # refused: no such cassette, no fault taken
+        async with ws_connect(url(fake, "missing")):
+            pass
+    frames, closed = await session(fake)
+    assert deltas(frames) == ["chunk 0"]
+    assert closed.rcvd is not None and closed.rcvd.code == 4000
