@@ -14,6 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
 from fakeupstream import FakeUpstream
+from fakeupstream.serve.replay_loop import BATCH
 
 from ..helpers import AUTH, TIMEOUT, http, recv_event, send_event, ws_connect
 
@@ -381,3 +382,20 @@ async def test_an_armed_fault_waits_for_a_connection_that_is_replayed(fake: Fake
     frames, closed = await session(fake)
     assert deltas(frames) == ["chunk 0"]
     assert closed.rcvd is not None and closed.rcvd.code == 4000
+
+
+@pytest.mark.asyncio
+async def test_a_fault_counts_frames_across_the_loops_batches(tmp_path: Path) -> None:
+    after = BATCH + 44  # past the first two batches (16, then 256 steps)
+    long = "".join(DELTA.format(i=i) for i in range(2 * BATCH))
+    (tmp_path / "long.yaml").write_text(
+        "version: 1\n"
+        f"faults: [{{kind: close, after: {after}, code: 4000, reason: cut}}]\n"
+        f"timeline:\n{long}"
+    )
+    async with FakeUpstream(tmp_path, cassette="long") as fake:
+        frames, closed = await session(fake, "long")
+        assert deltas(frames) == [f"chunk {i}" for i in range(after)]
+        assert closed.rcvd is not None and closed.rcvd.code == 4000
+        report = await report_of(fake)
+        assert report.played == after
