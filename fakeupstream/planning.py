@@ -215,8 +215,9 @@ class ConnectionPlanner:
         have made. Any other connection is planned whole, at once.
 
         Args:
-            cached: where to find cassettes already in memory; a cassette not there
-                is a :class:`NeedsLoading` (nothing is taken: admit again once loaded).
+            cached: where to find cassettes already in memory (it may raise the error
+                of a failed load, remembered); a cassette not there is a
+                :class:`NeedsLoading` (nothing is taken: admit again once loaded).
                 ``None``: load from the source.
         """
         try:
@@ -232,15 +233,12 @@ class ConnectionPlanner:
             or self.access.check_origin(headers) is not None
         ):
             return self.plan(target, headers, subprotocols, selected=selected, key=key)
-        if cached is not None:
-            cassette = cached(name)
-            if cassette is None:
-                return NeedsLoading(name)
-        else:
-            try:
-                cassette = self._source.load(name)
-            except (CassetteNotFound, CassetteError):
-                return self.plan(target, headers, subprotocols, selected=selected, key=key)
+        try:
+            cassette = self._source.load(name) if cached is None else cached(name)
+        except (CassetteNotFound, CassetteError):  # plan() gives the refusal
+            return self.plan(target, headers, subprotocols, selected=selected, key=key)
+        if cassette is None:
+            return NeedsLoading(name)
         number = self._connections.get(cassette.name, 0)
         episode = cassette.episode(number)
         if episode.handshake.rules or episode.faults:

@@ -333,3 +333,15 @@ def test_a_cassette_not_in_memory_is_loaded_before_anything_is_taken() -> None:
     assert waiting == NeedsLoading("a") and source.loads == []
     loaded = planner.admit("/v1/realtime?model=m", AUTH, [], selected="a", cached=source.load)
     assert isinstance(loaded, Admission) and (loaded.id, loaded.episode) == (1, 0)
+
+
+def test_a_cassette_whose_last_load_failed_is_refused_at_once() -> None:
+    source = Source(a="broken")
+
+    def remembered(name: str) -> Cassette | None:
+        raise CassetteError("expected a mapping", line=1)
+
+    refused = ConnectionPlanner(source).admit(
+        "/v1/realtime?model=m", AUTH, [], selected="a", cached=remembered
+    )
+    assert isinstance(refused, Refused) and refused.response.status == 500

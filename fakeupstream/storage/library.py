@@ -92,17 +92,27 @@ class CassetteLibrary:
         )
 
     def cached(self, name: str) -> Cassette | None:
-        """The cassette :meth:`load` would answer from memory, or ``None`` (not loaded
-        yet, changed since, or its last load failed). One ``stat``, no parsing."""
+        """What :meth:`load` would answer from memory, with one ``stat`` and no parsing:
+        the cassette, or ``None`` when the file must be read (not loaded yet, or changed).
+
+        Raises:
+            CassetteError: the file is unchanged since its last load, which failed.
+        """
         path = self._paths.get(name)
-        entry = self._cache.get(name)
-        if path is None or entry is None:
+        entry, failed = self._cache.get(name), self._failed.get(name)
+        if path is None or (entry is None and failed is None):
             return None
         try:
             stat = os.stat(path)
         except OSError:
             return None
-        return entry[1] if entry[0] == (stat.st_mtime_ns, stat.st_size) else None
+        key = (stat.st_mtime_ns, stat.st_size)
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        if failed is not None and failed[0] == key:
+            old = failed[1]
+            raise CassetteError(old.problem, path=old.path, line=old.line, column=old.column)
+        return None
 
     def load(self, name: str) -> Cassette:
         """Load cassette ``name``.

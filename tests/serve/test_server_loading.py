@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -131,3 +132,25 @@ async def test_no_answer_shows_the_cassette_directory(tmp_path: Path) -> None:
     assert "nested.yaml:1:10: unsupported cassette format version 2" in answers[2]
     for answer in answers:
         assert str(tmp_path) not in answer
+
+
+@pytest.mark.asyncio
+async def test_a_cassette_whose_load_failed_is_refused_again_without_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken.yaml").write_text("version: [\n")
+    threads: list[object] = []
+    real = asyncio.to_thread
+
+    async def counted(function: Any, /, *args: Any, **kwargs: Any) -> Any:
+        threads.append(function)
+        return await real(function, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    async with FakeUpstream(tmp_path) as fake:
+        for _ in range(2):
+            with pytest.raises(InvalidStatus) as info:
+                async with ws_connect(f"{fake.url}/cassettes/broken/v1/realtime?model=m"):
+                    pass
+            assert info.value.response.status_code == 500
+    assert len(threads) == 1  # the first load read the file; the failure is remembered

@@ -55,3 +55,22 @@ def test_is_current_tells_whether_a_load_would_parse(tmp_path: Path) -> None:
     path.unlink()
     assert not library.is_current("chat")
     assert not library.is_current("never-seen")
+
+
+def test_cached_answers_from_memory_or_says_the_file_must_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "chat.yaml"
+    path.write_text('version: 1\ndescription: "one"\ntimeline: []\n')
+    library = CassetteLibrary(tmp_path)
+    assert library.cached("chat") is None  # never loaded
+    loaded = library.load("chat")
+    assert library.cached("chat") is loaded
+    path.write_text('version: 1\ndescription: "two, longer"\ntimeline: []\n')
+    assert library.cached("chat") is None  # edited: it must be read again
+    path.write_text("version: [\n")
+    with pytest.raises(CassetteError):
+        library.load("chat")
+    with pytest.raises(CassetteError, match=r"chat\.yaml"):  # the failure, remembered
+        library.cached("chat")
+    path.unlink()
+    assert library.cached("chat") is None
+    assert library.cached("never-seen") is None
