@@ -312,18 +312,22 @@ class ConnectionPlanner:
             if forbidden is not None:
                 return self._refuse(report, forbidden, "no client token")
             return RecordPlan(name, request, report)
+        loaded = self._load(name)
+        if isinstance(loaded, HttpResponse):
+            return self._refuse(report, loaded)
+        return self._handshake(loaded, request, report, key)
+
+    def _load(self, name: str) -> Cassette | HttpResponse:
+        """Cassette ``name``, or the answer for a connection to it: 404 if there is no
+        such cassette, 500 if it is malformed."""
         try:
-            cassette = self._source.load(name)
+            return self._source.load(name)
         except CassetteNotFound as exc:
             # HTTP answers never show where files are (exc.public() names no directory).
-            response = error_response(
-                404, exc.public(), "unknown_cassette", available=exc.available
-            )
-            return self._refuse(report, response)
+            return error_response(404, exc.public(), "unknown_cassette", available=exc.available)
         except CassetteError as exc:
             message = f"cassette {name!r} is malformed: {exc.public()}"
-            return self._refuse(report, error_response(500, message, "invalid_cassette"))
-        return self._handshake(cassette, request, report, key)
+            return error_response(500, message, "invalid_cassette")
 
     @staticmethod
     def _report(
