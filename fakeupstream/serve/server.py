@@ -313,7 +313,7 @@ class FakeUpstream:
         """Wait until no connection is being served (bound it with ``asyncio.timeout``)."""
         await self._idle.wait()
 
-    # -- the handshake: execute the plan --------------------------------------------------
+    # -- HTTP answers: the admin API and the REST side ------------------------------------
 
     def _admin(self, method: str, target: str) -> HttpResponse | Awaitable[HttpResponse]:
         name = cassette_to_load(method, target)
@@ -333,10 +333,8 @@ class FakeUpstream:
     def _answer_admin(self, method: str, target: str) -> HttpResponse:
         try:
             return handle_admin(method, target, self)
-        except Exception as exc:  # a bug: report it, answer like a server would
-            logger.exception("admin request %s failed", method)
-            self.errors.append(exc)
-            return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
+        except Exception as exc:
+            return self._internal_error(exc, f"admin request {method}")
 
     def _rest_answer(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse] | None:
         if not is_rest_route(request.path):
@@ -373,20 +371,23 @@ class FakeUpstream:
         assert self._relay is not None
         try:
             return await self._relay.forward_http(name, request)
-        except Exception as exc:  # a bug: report it, answer like a server would
-            logger.exception("recording REST request %s failed", request.method)
-            self.errors.append(exc)
-            return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
+        except Exception as exc:
+            return self._internal_error(exc, f"recording REST request {request.method}")
 
     def _rest_state(self, request: HttpRequest, cassette: Cassette | None) -> HttpResponse:
         try:
             answer = self._rest.handle(request, time.time(), cassette)
-        except Exception as exc:  # a bug: report it, answer like a server would
-            logger.exception("REST request %s failed", request.method)
-            self.errors.append(exc)
-            return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
+        except Exception as exc:
+            return self._internal_error(exc, f"REST request {request.method}")
         assert answer is not None  # the route was checked: the REST side answers it
         return answer
+
+    def _internal_error(self, exc: Exception, what: str) -> HttpResponse:
+        """A bug: log it, keep it for the test that started the server (``errors``),
+        and answer like a server would."""
+        logger.exception("%s failed", what)
+        self.errors.append(exc)
+        return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
 
     def _cassette_models(self) -> set[str]:
         models: set[str] = set()
@@ -405,6 +406,8 @@ class FakeUpstream:
             self._reports.append(plan.report)
             return refused
         return None
+
+    # -- the handshake: admit, plan, execute ----------------------------------------------
 
     def _process_request(
         self, connection: ServerConnection, request: Request

@@ -17,6 +17,7 @@ from websockets.exceptions import InvalidStatus
 
 from fakeupstream import CassetteNotFound, FakeUpstream
 from fakeupstream.replay import ReplayOptions
+from fakeupstream.serve import server
 from fakeupstream.serve.replay_loop import BATCH
 
 from ..helpers import AUTH, TIMEOUT, http, recv_event, recv_until_closed, send_event, ws_connect
@@ -432,3 +433,19 @@ async def test_a_finished_connection_is_freed_without_the_garbage_collector(
         assert alive() <= before
     finally:
         gc.enable()
+
+
+@pytest.mark.asyncio
+async def test_a_bug_in_an_admin_answer_is_a_500_and_is_kept_for_the_test(
+    fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(server, "handle_admin", broken)
+    status, body = await http(fake.http_url, "GET", "/__fakeupstream/health")
+    assert status == 500 and body["error"]["code"] == "internal_error"
+    assert "boom" in body["error"]["message"]
+    [error] = fake.errors
+    assert str(error) == "boom"
+    fake.errors.clear()  # the fixture's server goes on
