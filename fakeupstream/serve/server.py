@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import http
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,10 +29,9 @@ from websockets.http11 import Request, Response
 from ..access import AccessPolicy
 from ..admin import cassette_to_load, handle_admin, lists_cassettes
 from ..cassette import Cassette, is_sendable_close_code
-from ..exceptions import CassetteError, CassetteNotFound
+from ..exceptions import CassetteError
 from ..faults import Fault, FaultBoard, build_fault
-from ..http_request import HttpRequest
-from ..ids import IdRewriter, base62
+from ..ids import IdRewriter
 from ..planning import (
     Admission,
     ConnectionPlanner,
@@ -47,7 +45,7 @@ from ..recordmode import RecordPolicy
 from ..replay import ReplayOptions, ReplaySession
 from ..report import ConnectionReport, Outcome
 from ..responses import HttpResponse, error_response, reason_phrase
-from ..rest import RealtimeRest, cassette_models, is_rest_route, lists_models, target_with_model
+from ..rest import target_with_model
 from ..rules import Rule, RuleClose
 from ..storage.file_writer import CassetteWriter
 from ..storage.library import CassetteLibrary
@@ -58,6 +56,7 @@ from .front_door import front_door
 from .logs import PROTOCOL_LOGGER, RedactSecrets, log_connection
 from .record_relay import RecordingConfig, RecordRelay
 from .replay_loop import replay_loop
+from .rest_side import RestSide, load_off_loop
 from .tls import ServerCertificate
 
 __all__ = ["DEFAULT_BACKLOG", "MAX_REPORTS", "FakeUpstream"]
@@ -163,12 +162,10 @@ class FakeUpstream:
         self._server: Server | None = None
         self.faults = FaultBoard()
         """The faults armed for the next connections (see :mod:`fakeupstream.faults`)."""
-        self._rest = RealtimeRest(
-            self._cassette_models,
-            new_secret=lambda: secrets.token_hex(16),
-            new_session_id=lambda: "sess_" + base62(secrets.randbits(128), 21),
-            new_call_id=lambda: base62(secrets.randbits(144), 24),
+        self._rest_side = RestSide(
+            self.library, self._planner, self._relay, lambda: self._current, self._internal_error
         )
+        self._rest = self._rest_side.state
         self._rules: list[Rule] = []  # added by a test with on(); before the cassette's
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -193,7 +190,7 @@ class FakeUpstream:
             max_queue=64,
             logger=PROTOCOL_LOGGER,
             create_connection=deafenable(
-                front_door(self._admin, self._rest_answer, self._screen_admin, self._lost)
+                front_door(self._admin, self._rest_side.answer, self._screen_admin, self._lost)
             ),
             # Documented: extra keyword arguments go to loop.create_server.
             ssl=self._ssl,
@@ -313,7 +310,7 @@ class FakeUpstream:
         """Wait until no connection is being served (bound it with ``asyncio.timeout``)."""
         await self._idle.wait()
 
-    # -- HTTP answers: the admin API and the REST side ------------------------------------
+    # -- HTTP answers: the admin API (the REST side is in rest_side.py) -------------------
 
     def _admin(self, method: str, target: str) -> HttpResponse | Awaitable[HttpResponse]:
         name = cassette_to_load(method, target)
@@ -327,7 +324,7 @@ class FakeUpstream:
         self, method: str, target: str, names: list[str]
     ) -> HttpResponse:
         for name in names:
-            await self._load_off_loop(name)
+            await load_off_loop(self.library, name)
         return self._answer_admin(method, target)
 
     def _answer_admin(self, method: str, target: str) -> HttpResponse:
@@ -336,67 +333,12 @@ class FakeUpstream:
         except Exception as exc:
             return self._internal_error(exc, f"admin request {method}")
 
-    def _rest_answer(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse] | None:
-        if not is_rest_route(request.path):
-            return None
-        name = self._planner.rest_cassette(request.path, selected=self._current)
-        names = self.library.names() if lists_models(request.path) else []
-        if name is not None and not self.records(name):
-            names.append(name)
-        stale = [name for name in names if not self.library.is_current(name)]
-        if stale:
-            return self._load_then_rest(request, name, stale)  # parse off the loop
-        return self._rest_planned(request, name)
-
-    async def _load_then_rest(
-        self, request: HttpRequest, name: str | None, stale: list[str]
-    ) -> HttpResponse:
-        for each in stale:
-            await self._load_off_loop(each)
-        answer = self._rest_planned(request, name)
-        return await answer if isinstance(answer, Awaitable) else answer
-
-    def _rest_planned(
-        self, request: HttpRequest, name: str | None
-    ) -> HttpResponse | Awaitable[HttpResponse]:
-        """Answer a REST request to cassette ``name``: recorded, else replayed or from state."""
-        plan = self._planner.plan_rest(name, request.target, request.headers)
-        if isinstance(plan, HttpResponse):
-            return plan
-        if plan.record is None:
-            return self._rest_state(request, plan.cassette)
-        return self._record_rest(request, plan.record)
-
-    async def _record_rest(self, request: HttpRequest, name: str) -> HttpResponse:
-        assert self._relay is not None
-        try:
-            return await self._relay.forward_http(name, request)
-        except Exception as exc:
-            return self._internal_error(exc, f"recording REST request {request.method}")
-
-    def _rest_state(self, request: HttpRequest, cassette: Cassette | None) -> HttpResponse:
-        try:
-            answer = self._rest.handle(request, time.time(), cassette)
-        except Exception as exc:
-            return self._internal_error(exc, f"REST request {request.method}")
-        assert answer is not None  # the route was checked: the REST side answers it
-        return answer
-
     def _internal_error(self, exc: Exception, what: str) -> HttpResponse:
         """A bug: log it, keep it for the test that started the server (``errors``),
         and answer like a server would."""
         logger.exception("%s failed", what)
         self.errors.append(exc)
         return error_response(500, f"fakeupstream internal error: {exc!r}", "internal_error")
-
-    def _cassette_models(self) -> set[str]:
-        models: set[str] = set()
-        for name in self.library.names():
-            try:
-                models |= cassette_models(self.library.load(name))
-            except CassetteError:
-                continue  # listed as invalid by the admin API; it names no model here
-        return models
 
     def _screen_admin(self, target: str, headers: list[tuple[str, str]]) -> HttpResponse | None:
         refused = self._planner.access.check_admin(headers)
@@ -417,17 +359,9 @@ class FakeUpstream:
     async def _load_then_admit(
         self, connection: ServerConnection, request: Request, name: str
     ) -> Response | None:
-        await self._load_off_loop(name)
+        await load_off_loop(self.library, name)
         answer = self._admit(connection, request, cached=None)  # loaded, or an error to tell
         return await answer if isinstance(answer, Awaitable) else answer
-
-    async def _load_off_loop(self, name: str) -> None:
-        # Parsing is CPU-bound and a file may be large (or an alias bomb, refused by the
-        # reader's limits): do it off the event loop, so health checks and every other
-        # session go on meanwhile. The caller then finds the cassette cached; an error
-        # is the caller's to report (the library remembers it), so it is dropped here.
-        with contextlib.suppress(CassetteError, CassetteNotFound):
-            await asyncio.to_thread(self.library.load, name)
 
     def _admit(
         self,
